@@ -1,0 +1,189 @@
+"""`zferry` entry point: parse and check everything, then run the job. The only place that exits."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import Optional
+
+from zferry import validate
+from zferry.cli.options import build_parser
+from zferry.errors import EXIT_ERROR, EXIT_OK, Interrupted, LockedError, UsageError, ZferryError
+from zferry.exec.host import LOCAL, Host
+from zferry.exec.runner import Runner
+from zferry.lock import JobLock
+from zferry.model import Endpoint
+from zferry.plan.replication import ConflictPolicy
+from zferry.replicate import VERBOSE, PairReplication, PairReport, ReplicationConfig, Side
+from zferry.select.datasets import DatasetFilter
+from zferry.select.regex import NameFilter
+from zferry.select.snapshots import SnapshotFilter, SnapshotGroup
+
+log = logging.getLogger("zferry")
+_SAFE_OPTION_WORD = re.compile(r"[A-Za-z0-9_=.,:/@+%\-]+")
+
+
+def expand_argument_files(args: Sequence[str]) -> list[str]:
+    """Replace each `+FILE` with the tab-separated words of FILE's lines (blank lines and # comments skipped)."""
+    out: list[str] = []
+    for arg in args:
+        if not arg.startswith("+") or len(arg) == 1:
+            out.append(arg)
+            continue
+        try:
+            with open(arg[1:], encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except OSError as error:
+            raise UsageError(f"cannot read argument file {arg[1:]!r}: {error.strerror}") from None
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            words = line.split("\t")
+            if len(words) != 2:
+                raise UsageError(f"{arg[1:]}:{number}: expected 'SRC<TAB>DST', got {line!r}")
+            out += [w.strip() for w in words]
+    return out
+
+
+def parse_pairs(words: Sequence[str]) -> list[tuple[Endpoint, Endpoint]]:
+    if not words:
+        raise UsageError("no datasets given: zferry SRC_DATASET DST_DATASET (see zferry --help)")
+    if len(words) % 2:
+        raise UsageError(f"datasets come in SRC DST pairs, but {len(words)} were given: {' '.join(words)}")
+    pairs = [(validate.endpoint(words[i]), validate.endpoint(words[i + 1])) for i in range(0, len(words), 2)]
+    for src, dst in pairs:
+        if src.host == dst.host and (
+            src.dataset == dst.dataset
+            or dst.dataset.startswith(src.dataset + "/")
+            or src.dataset.startswith(dst.dataset + "/")
+        ):
+            raise UsageError(
+                f"source {src} and destination {dst} overlap; choose a destination outside the source"
+            )
+    return pairs
+
+
+def program_options(text: str, option: str) -> tuple[str, ...]:
+    """Split extra zfs options; refuse words a shell would treat specially."""
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise UsageError(f"{option}: {error}") from None
+    for word in words:
+        if not _SAFE_OPTION_WORD.fullmatch(word):
+            raise UsageError(f"{option}: {word!r} contains characters that are not allowed in a zfs option")
+    return tuple(words)
+
+
+def host_for(endpoint: Endpoint) -> Host:
+    if endpoint.is_local:
+        return LOCAL
+    return Host(endpoint.host, endpoint.user, endpoint.port, ssh_options=("-o", "BatchMode=yes"))
+
+
+def build_config(args: argparse.Namespace) -> ReplicationConfig:
+    """Turn parsed options into the job's typed configuration, validating every value."""
+    snapshot_names = NameFilter.build(args.include_snapshot_regex, args.exclude_snapshot_regex, "snapshot")
+    datasets = DatasetFilter.build(
+        args.include_dataset_regex,
+        args.exclude_dataset_regex,
+        args.include_dataset,
+        args.exclude_dataset,
+        args.exclude_dataset_property,
+    )
+    for name in [*args.include_dataset, *args.exclude_dataset]:
+        validate.dataset_name(name.strip("/"))
+    policy = ConflictPolicy(
+        force=args.force,
+        rollback_to_latest_common=args.force_rollback_to_latest_common_snapshot,
+        rollback_to_latest=args.force_rollback_to_latest_snapshot,
+        use_bookmarks=not args.no_use_bookmark,
+        no_stream=args.no_stream,
+    )
+    return ReplicationConfig(
+        recursive=args.recursive,
+        datasets=datasets,
+        snapshots=SnapshotFilter((SnapshotGroup(snapshot_names),)),
+        policy=policy,
+        threads=args.threads,
+        skip_on_error=args.skip_on_error,
+        dryrun=args.dryrun,
+        send_options=program_options(args.zfs_send_program_opts, "--zfs-send-program-opts"),
+        recv_options=program_options(args.zfs_recv_program_opts, "--zfs-recv-program-opts"),
+        resume=not args.no_resume_recv,
+    )
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else {0: logging.INFO, 1: VERBOSE}.get(verbose, logging.DEBUG)
+    logging.addLevelName(VERBOSE, "VERBOSE")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _raise_interrupted(signum: int, frame: Optional[FrameType]) -> None:
+    raise Interrupted(f"stopped by {signal.Signals(signum).name}; running commands were terminated")
+
+
+def summarize(report: PairReport) -> str:
+    parts = [
+        f"{len(report.updated)} updated ({report.snapshots_sent} snapshots sent)",
+        f"{len(report.up_to_date)} up to date",
+    ]
+    if report.failed:
+        parts.append(f"{len(report.failed)} failed")
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} skipped")
+    return f"{report.src} -> {report.dst}: {', '.join(parts)} in {report.seconds:.1f} s"
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(expand_argument_files(argv))
+    setup_logging(args.verbose, args.quiet)
+    pairs = parse_pairs(args.root_dataset_pairs)
+    config = build_config(args)
+    if config.dryrun:
+        log.info("dry run: nothing will be changed")
+    runner = Runner(dry_run=config.dryrun is not None, timeout=args.timeout)
+    status = EXIT_OK
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        with JobLock([str(w) for w in argv], args.lock_dir):
+            for src, dst in pairs:
+                job = PairReplication(
+                    runner, config, Side(host_for(src), src.dataset), Side(host_for(dst), dst.dataset)
+                )
+                report = job.run()
+                log.info("%s", summarize(report))
+                if not report.ok:
+                    status = EXIT_ERROR
+                    if config.skip_on_error == "fail":
+                        break
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; running commands were terminated") from None
+    finally:
+        runner.terminate_all()
+        signal.signal(signal.SIGTERM, previous)
+    return status
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run zferry with `argv` (default: the process arguments); return the exit status."""
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except LockedError as error:
+        print(f"zferry: {error}", file=sys.stderr)
+        return error.exit_code
+    except ZferryError as error:
+        print(f"zferry: error: {error}", file=sys.stderr)
+        return error.exit_code

@@ -1,0 +1,51 @@
+"""Errors that carry the exit code the command line ends with. Only `main()` exits."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 0  # another run of the same job holds the lock: this run skips, cleanly
+EXIT_INTERRUPTED = 130
+
+
+class ZferryError(Exception):
+    """Base of every error zferry reports to the user. The message says what to do."""
+
+    exit_code = EXIT_ERROR
+
+
+class UsageError(ZferryError):
+    """Invalid command line or input value; nothing was run."""
+
+    exit_code = EXIT_USAGE
+
+
+class LockedError(ZferryError):
+    """Another run of the same job is in progress."""
+
+    exit_code = EXIT_LOCKED
+
+
+class CommandError(ZferryError):
+    """A child process (zfs, ssh, a pipeline stage) failed."""
+
+    def __init__(self, message: str, argv: list[str] | None = None, returncode: int = 1, stderr: str = ""):
+        super().__init__(message)
+        self.argv = argv or []
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class DatasetNotFound(CommandError):
+    """`zfs` said the dataset does not exist."""
+
+
+class ConflictError(ZferryError):
+    """The destination diverged from the source; a force flag or manual action is needed."""
+
+
+class Interrupted(ZferryError):
+    """A signal asked us to stop; children were terminated."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,1 @@
+"""zferry.observe."""

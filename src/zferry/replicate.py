@@ -1,0 +1,296 @@
+"""The replication job: list both trees once, plan each dataset, run the plans in parallel.
+
+This is the imperative shell around the pure planner (`zferry.plan`): it reads metadata
+in bulk, asks the planner what to do, and hands the resulting commands to the runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Optional
+
+from zferry import zfs
+from zferry.errors import CommandError, ConflictError, DatasetNotFound, ZferryError
+from zferry.exec.host import Host
+from zferry.exec.runner import Runner, Stage
+from zferry.model import Dataset, Inventory, Version
+from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, plan_dataset
+from zferry.schedule import run_tree
+from zferry.select.datasets import DatasetFilter
+from zferry.select.snapshots import SnapshotFilter
+
+log = logging.getLogger("zferry")
+VERBOSE = 15  # between DEBUG (every command) and INFO (what changed)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One end of a pair: the host and the root dataset there."""
+
+    host: Host
+    root: str
+
+    def __str__(self) -> str:
+        return self.root if self.host.is_local else f"{self.host.label}:{self.root}"
+
+
+@dataclass(frozen=True)
+class ReplicationConfig:
+    recursive: bool = False
+    datasets: DatasetFilter = DatasetFilter()
+    snapshots: SnapshotFilter = SnapshotFilter()
+    policy: ConflictPolicy = ConflictPolicy()
+    threads: int = 1
+    skip_on_error: str = "fail"
+    dryrun: Optional[str] = None  # None | "send" (run nothing that changes anything) | "recv" (receive -n)
+    send_options: tuple[str, ...] = ()
+    recv_options: tuple[str, ...] = ()
+    resume: bool = True
+
+
+@dataclass
+class PairReport:
+    """What happened to one root pair."""
+
+    src: str
+    dst: str
+    updated: list[str] = field(default_factory=list)
+    up_to_date: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    snapshots_sent: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def list_inventory(runner: Runner, side: Side, user_props: Sequence[str] = ()) -> Optional[Inventory]:
+    """The whole tree under `side.root` in one zfs call; None if the root does not exist."""
+    try:
+        out = runner.run(side.host, zfs.list_tree(side.root, user_props), classify=zfs.classify_error)
+    except DatasetNotFound:
+        return None
+    return zfs.parse_tree(out, user_props)
+
+
+class PairReplication:
+    """Replicates one source tree to one destination tree."""
+
+    def __init__(self, runner: Runner, config: ReplicationConfig, src: Side, dst: Side) -> None:
+        self.runner = runner
+        self.config = config
+        self.src = src
+        self.dst = dst
+        self.report = PairReport(str(src), str(dst))
+        self._lock = threading.Lock()
+        self._dst_inventory = Inventory.empty()
+        self._src_inventory = Inventory.empty()
+        self._present: set[str] = set()  # destination datasets known to exist
+
+    def run(self) -> PairReport:
+        started = time.monotonic()
+        props = [self.config.datasets.exclude_property] if self.config.datasets.exclude_property else []
+        src_inventory = list_inventory(self.runner, self.src, props)
+        if src_inventory is None:
+            raise ZferryError(
+                f"source dataset {self.src} does not exist; check the name (zfs list {self.src.root})"
+            )
+        self._src_inventory = src_inventory
+        self._dst_inventory = list_inventory(self.runner, self.dst) or Inventory.empty()
+        self._present.update(self._dst_inventory.datasets)
+        user_props = {d.name: d.user_props for d in src_inventory.datasets.values()}
+        names = self.config.datasets.select(
+            self.src.root, list(src_inventory.datasets), user_props, self.config.recursive
+        )
+        if not names:
+            log.warning("%s: no dataset selected (check the dataset filters)", self.src)
+        result = run_tree(names, self._replicate_one, self.config.threads, self.config.skip_on_error)
+        self.report.failed = {name: str(err) for name, err in result.failed.items()}
+        self.report.skipped = result.skipped
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def dst_name(self, src_name: str) -> str:
+        return self.dst.root + src_name[len(self.src.root) :]
+
+    # -- one dataset -------------------------------------------------------------------------
+
+    def _replicate_one(self, src_name: str) -> None:
+        dst_name = self.dst_name(src_name)
+        try:
+            sent = self._replicate(src_name, dst_name)
+        except ZferryError as error:
+            log.error("%s -> %s: %s", src_name, dst_name, error)
+            raise
+        with self._lock:
+            (self.report.updated if sent else self.report.up_to_date).append(src_name)
+            self.report.snapshots_sent += sent
+
+    def _replicate(self, src_name: str, dst_name: str) -> int:
+        dst_dataset = self._dst_inventory.datasets.get(dst_name)
+        if dst_dataset is not None and dst_dataset.resume_token and self.config.resume:
+            dst_dataset = self._resume(src_name, dst_dataset)
+        src_versions = self._src_inventory.versions.get(src_name, ())
+        src_snapshots = [v for v in src_versions if not v.is_bookmark]
+        selected = self.config.snapshots.select(src_snapshots, time.time())
+        dst_snapshots = self._dst_snapshots(dst_name)
+        outcome = plan_dataset(
+            src_name,
+            dst_name,
+            src_versions,
+            selected,
+            dst_dataset is not None,
+            dst_snapshots,
+            dst_dataset.referenced if dst_dataset else 0,
+            self.config.policy,
+        )
+        if isinstance(outcome, Conflict):
+            raise ConflictError(outcome.message())
+        if not src_snapshots:
+            log.log(VERBOSE, "%s: has no snapshots, nothing to send", src_name)
+        if outcome.is_noop:
+            log.log(VERBOSE, "%s: up to date with %s", src_name, dst_name)
+            return 0
+        if dst_dataset is None:
+            self._ensure_parent(dst_name)
+        self._execute(outcome)
+        with self._lock:
+            self._present.add(dst_name)
+        return _count_sent(outcome, src_snapshots)
+
+    def _dst_snapshots(self, dst_name: str) -> tuple[Version, ...]:
+        with self._lock:
+            return self._dst_inventory.snapshots(dst_name)
+
+    def _resume(self, src_name: str, dst_dataset: Dataset) -> Optional[Dataset]:
+        """Finish an interrupted receive; if its token no longer applies, discard the partial state."""
+        assert dst_dataset.resume_token is not None
+        log.info("%s: resuming an interrupted transfer into %s", src_name, dst_dataset.name)
+        try:
+            self._transfer(
+                zfs.send_resume(dst_dataset.resume_token, self.config.send_options),
+                dst_dataset.name,
+                force=False,
+            )
+        except CommandError as error:
+            if self.config.dryrun:
+                raise
+            log.warning(
+                "%s: cannot resume (%s); discarding the partial receive and starting over",
+                dst_dataset.name,
+                error,
+            )
+            self.runner.run(
+                self.dst.host, zfs.receive_abort(dst_dataset.name), changes=True, classify=zfs.classify_error
+            )
+        return self._relist_dst(dst_dataset.name)
+
+    def _relist_dst(self, dst_name: str) -> Optional[Dataset]:
+        side = Side(self.dst.host, dst_name)
+        try:
+            out = self.runner.run(
+                side.host, zfs.list_tree(dst_name, recursive=False), classify=zfs.classify_error
+            )
+        except DatasetNotFound:
+            return None
+        fresh = zfs.parse_tree(out, recursive=False, root=dst_name)
+        with self._lock:
+            datasets = dict(self._dst_inventory.datasets)
+            versions = dict(self._dst_inventory.versions)
+            datasets.pop(dst_name, None)
+            versions.pop(dst_name, None)
+            datasets.update(fresh.datasets)
+            versions.update(fresh.versions)
+            self._dst_inventory = Inventory(datasets, versions)
+        return fresh.datasets.get(dst_name)
+
+    def _ensure_parent(self, dst_name: str) -> None:
+        """Create missing parents of a new destination dataset (`zfs create -p`)."""
+        parent = zfs.parent_of(dst_name)
+        with self._lock:
+            if parent is None or parent in self._present:
+                return
+        self.runner.run(self.dst.host, zfs.create_parents(parent), changes=True, classify=zfs.classify_error)
+        with self._lock:
+            while parent is not None:
+                self._present.add(parent)
+                parent = zfs.parent_of(parent)
+
+    def _execute(self, plan: DatasetPlan) -> None:
+        dst_host, changes = self.dst.host, True
+        if plan.destroy:
+            log.warning(
+                "%s: destroying %d snapshot(s) that conflict with the source (--force)",
+                plan.dst,
+                len(plan.destroy),
+            )
+            for batch in _batches([v.name for v in plan.destroy]):
+                self.runner.run(
+                    dst_host,
+                    zfs.destroy_snapshots(plan.dst, batch),
+                    changes=changes,
+                    classify=zfs.classify_error,
+                )
+        if plan.rollback_to is not None:
+            log.warning(
+                "%s: rolling back to %s%s",
+                plan.dst,
+                plan.rollback_to.tag,
+                " and destroying newer snapshots" if plan.rollback_destroys_newer else "",
+            )
+            self.runner.run(
+                dst_host,
+                zfs.rollback(plan.rollback_to, plan.rollback_destroys_newer),
+                changes=changes,
+                classify=zfs.classify_error,
+            )
+        for index, step in enumerate(plan.steps):
+            log.info("%s: send %s -> %s", plan.src, step, plan.dst)
+            if step.base is None:
+                send = zfs.send_full(step.target, self.config.send_options)
+            else:
+                send = zfs.send_incremental(
+                    step.base, step.target, step.intermediates, self.config.send_options
+                )
+            self._transfer(send, plan.dst, force=plan.force_receive and index == 0)
+
+    def _transfer(self, send_argv: list[str], dst_name: str, force: bool) -> None:
+        recv = zfs.receive(
+            dst_name,
+            force=force,
+            resumable=self.config.resume,
+            extra=self.config.recv_options,
+            dry_run=self.config.dryrun == "recv",
+        )
+        stages = [Stage(self.src.host, tuple(send_argv)), Stage(self.dst.host, tuple(recv))]
+        # --dryrun=recv streams for real into `zfs receive -n`, which changes nothing.
+        self.runner.pipeline(stages, classify=zfs.classify_error, run_anyway=self.config.dryrun == "recv")
+
+
+def _count_sent(plan: DatasetPlan, history: Sequence[Version]) -> int:
+    sent = 0
+    for step in plan.steps:
+        if step.base is None or not step.intermediates:
+            sent += 1
+        else:
+            sent += sum(1 for s in history if step.base.createtxg < s.createtxg <= step.target.createtxg)
+    return sent
+
+
+def _batches(names: Sequence[str], limit: int = 100_000) -> list[list[str]]:
+    """Split snapshot names into comma lists whose argument stays below `limit` characters."""
+    batches: list[list[str]] = [[]]
+    size = 0
+    for name in names:
+        if batches[-1] and size + len(name) + 1 > limit:
+            batches.append([])
+            size = 0
+        batches[-1].append(name)
+        size += len(name) + 1
+    return [b for b in batches if b]
