@@ -147,8 +147,8 @@ def destroy_snapshots(dataset: str, names: Iterable[str]) -> list[str]:
 
 
 def create_parents(dataset: str) -> list[str]:
-    """Create a dataset and any missing parents, unmounted."""
-    return [ZFS, "create", "-p", "-u", dataset]
+    """Create a dataset and any missing parents (no -u: OpenZFS 2.1 lacks it)."""
+    return [ZFS, "create", "-p", dataset]
 
 
 def get_property(dataset: str, prop: str) -> list[str]:
@@ -162,10 +162,27 @@ def version() -> list[str]:
 _NOT_FOUND = re.compile(r"dataset does not exist|could not find any snapshots to destroy|no such pool")
 
 
+_HINTS = (
+    (re.compile(r"has been modified\s+since most recent snapshot"),
+     "someone changed the destination after its latest snapshot; to discard those changes, "
+     "rerun with --force-rollback-to-latest-snapshot"),
+    (re.compile(r"destination has snapshots|must destroy them to overwrite"),
+     "the destination has snapshots the source does not know; see --force"),
+    (re.compile(r"permission denied", re.IGNORECASE),
+     "run as root, or grant the user rights with 'zfs allow' (send/receive/create/mount/...)"),
+    (re.compile(r"out of space|no space left", re.IGNORECASE),
+     "the destination pool is full; nothing was lost, free space and rerun (the transfer resumes)"),
+)
+
+
 def classify_error(argv: list[str], returncode: int, stderr: str) -> CommandError:
-    """Turn a failed zfs command into a typed error."""
-    text = stderr.strip() or f"exit status {returncode}"
+    """Turn a failed zfs command into a typed error whose message says what to do."""
+    text = " ".join(stderr.split()) or f"exit status {returncode}"
     message = f"{' '.join(argv[:2])} failed: {text}"
+    for pattern, hint in _HINTS:
+        if pattern.search(stderr):
+            message += f" -- {hint}"
+            break
     if _NOT_FOUND.search(stderr):
         return DatasetNotFound(message, argv, returncode, stderr)
     return CommandError(message, argv, returncode, stderr)

@@ -1,0 +1,279 @@
+"""Snapshot plans: `{"org": {"target": {"hourly": 36, "daily": 31}}}`.
+
+One plan string drives three options, as in bzfs:
+
+* `--create-src-snapshots-plan`: which snapshots to take, named `org_target_<timestamp>_period`,
+  and when each is due (`due_snapshot_names`).
+* `--include-snapshot-plan`: which snapshots to replicate (`include_plan_filter`).
+* `--delete-dst-snapshots-except-plan`: which snapshots to keep when pruning
+  (`except_plan_filter`).
+
+For filtering, each org/target/period with count N becomes one filter group: names
+`org_target_*_period` that are among the latest N of them, or younger than N periods.
+A count of 0 creates, replicates and keeps nothing for that period.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from typing import Optional
+
+from zferry.errors import UsageError
+from zferry.lifecycle.periods import (
+    Period,
+    PeriodAnchors,
+    check_schedulable,
+    next_boundary,
+    parse_period,
+    resolve_timezone,
+)
+from zferry.model import Version
+from zferry.select.regex import NameFilter, compile_patterns
+from zferry.select.snapshots import SnapshotFilter, SnapshotGroup
+from zferry.select.times import EMPTY_TIME_RANGE, Ago, Rank, RankRange, TimeRange, TimesAndRanks
+
+DEFAULT_TIMEFORMAT = "%Y-%m-%d_%H:%M:%S"
+"""bzfs's default `--create-src-snapshots-timeformat`: seconds, no zone suffix."""
+
+_ORG_RE = re.compile(r"[A-Za-z][A-Za-z0-9.:-]*")
+_TARGET_RE = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9.:-]*)?")
+_PERIOD_NAME_RE = re.compile(r"[A-Za-z0-9]+")
+_TIMESTAMP_RE = re.compile(r"[A-Za-z0-9_.:-]*")
+_YEAR_RE = re.compile(r"[1-9][0-9]{3}")
+DEFAULT_ANCHORS = PeriodAnchors()
+_MAX_LABEL = 200  # org + target + period + timestamp must leave room in ZFS's 255-byte names
+_NAME_RULES = "letters, digits, '.', ':' and '-'"
+_EXAMPLE = '{"prod": {"onsite": {"hourly": 36, "daily": 31}}}'
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One org/target/period of a plan with its count (how many to keep or replicate)."""
+
+    org: str
+    target: str
+    period_name: str
+    count: int
+
+    @property
+    def period(self) -> Optional[Period]:
+        """The schedule of this entry, or None when it is not periodic (e.g. `adhoc`)."""
+        return parse_period(self.period_name)
+
+    @property
+    def prefix(self) -> str:
+        """`org_target_` (or `org_` with an empty target): the start of every snapshot name."""
+        return f"{self.org}_{self.target}_" if self.target else f"{self.org}_"
+
+    @property
+    def suffix(self) -> str:
+        """`_period`: the end of every snapshot name."""
+        return f"_{self.period_name}"
+
+    def snapshot_name(self, timestamp: str) -> str:
+        """The snapshot name for this entry at the formatted `timestamp`."""
+        return f"{self.prefix}{timestamp}{self.suffix}"
+
+    @property
+    def name_regex(self) -> str:
+        """A full-match regex for this entry's snapshot names, whatever their timestamp."""
+        year = "" if self.target else _YEAR_RE.pattern  # an empty target must not match `org_target_...`
+        return f"{re.escape(self.prefix)}{year}.*{re.escape(self.suffix)}"
+
+    def matches(self, name: str) -> bool:
+        """True if `name` is a snapshot of this entry (the timestamp is not checked)."""
+        prefix, suffix = self.prefix, self.suffix
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            return False
+        if self.target:
+            return len(name) >= len(prefix) + len(suffix)
+        start = len(prefix)
+        return len(name) >= start + 4 + len(suffix) and _YEAR_RE.fullmatch(name, start, start + 4) is not None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A parsed plan: its entries in the order given."""
+
+    entries: tuple[PlanEntry, ...] = ()
+
+    @property
+    def active(self) -> tuple[PlanEntry, ...]:
+        """The entries with a count above zero."""
+        return tuple(e for e in self.entries if e.count > 0)
+
+
+def _load(text: str, option: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise UsageError(
+            f"{option}: cannot read the plan {text!r}; write a JSON or Python dict such as {_EXAMPLE}"
+        ) from None
+
+
+def parse_plan(text: str, option: str = "--create-src-snapshots-plan", for_creation: bool = False) -> Plan:
+    """Parse and validate a plan (JSON, or a Python literal; never evaluated as code).
+
+    With `for_creation`, periods must also recur at the same time of day (or year).
+    """
+    data = _load(text, option)
+    if not isinstance(data, dict):
+        raise UsageError(f"{option}: the plan must be a dict of orgs, e.g. {_EXAMPLE}")
+    entries: list[PlanEntry] = []
+    for org, targets in data.items():
+        if not isinstance(org, str) or not _ORG_RE.fullmatch(org):
+            raise UsageError(f"{option}: org {org!r} must start with a letter and contain only {_NAME_RULES}")
+        if not isinstance(targets, dict):
+            raise UsageError(f"{option}: org {org!r} must map to a dict of targets, e.g. {_EXAMPLE}")
+        for target, periods in targets.items():
+            if not isinstance(target, str) or not _TARGET_RE.fullmatch(target):
+                raise UsageError(f"{option}: target {target!r} of org {org!r} may contain only {_NAME_RULES}")
+            if not isinstance(periods, dict):
+                raise UsageError(f"{option}: target {target!r} must map to a dict of periods like {_EXAMPLE}")
+            for name, count in periods.items():
+                entries.append(_entry(option, org, target, name, count, for_creation))
+    return Plan(tuple(entries))
+
+
+def _entry(option: str, org: str, target: str, name: object, count: object, for_creation: bool) -> PlanEntry:
+    if not isinstance(name, str) or not _PERIOD_NAME_RE.fullmatch(name):
+        raise UsageError(f"{option}: period {name!r} may contain only letters and digits, e.g. 'hourly'")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise UsageError(f"{option}: count of {org}/{target}/{name} must be an integer >= 0, not {count!r}")
+    entry = PlanEntry(org, target, name, count)
+    if len(entry.prefix) + len(entry.suffix) > _MAX_LABEL // 2:
+        raise UsageError(f"{option}: names {org!r}/{target!r}/{name!r} are too long; keep them short")
+    period = entry.period
+    if for_creation and period is not None and count > 0:
+        check_schedulable(period, option)
+    return entry
+
+
+@dataclass(frozen=True)
+class SnapshotNaming:
+    """How the timestamp part of new snapshot names is written."""
+
+    timeformat: str = DEFAULT_TIMEFORMAT
+    tz: Optional[tzinfo] = None  # None: this machine's time zone
+
+    def timestamp(self, now: float) -> str:
+        """`now` formatted with `timeformat` in `tz`; a trailing `%F` gives milliseconds, '+' becomes 'z'."""
+        fmt = self.timeformat
+        millis = fmt.endswith("%F")
+        if millis:
+            fmt = fmt[:-1] + "f"
+        local = datetime.fromtimestamp(now, timezone.utc).astimezone(self.tz)
+        text = local.strftime(fmt)
+        if millis:
+            text = text[:-3]
+        return text.replace("+", "z")  # zfs does not accept '+' in snapshot names
+
+
+def make_naming(timeformat: str = DEFAULT_TIMEFORMAT, timezone_spec: str = "") -> SnapshotNaming:
+    """Validate `--create-src-snapshots-timeformat` and `--create-src-snapshots-timezone`."""
+    naming = SnapshotNaming(timeformat, resolve_timezone(timezone_spec))
+    sample = naming.timestamp(1_700_000_000.123456)
+    if not _TIMESTAMP_RE.fullmatch(sample) or len(sample) > _MAX_LABEL // 2:
+        raise UsageError(
+            f"--create-src-snapshots-timeformat: {timeformat!r} gives {sample!r}, which is not usable in a "
+            "snapshot name; use only letters, digits, '_', '.', ':' and '-', e.g. '%Y-%m-%d_%H:%M:%S'"
+        )
+    return naming
+
+
+def _latest_match(existing: Sequence[Version], entry: PlanEntry) -> Optional[Version]:
+    for version in reversed(existing):
+        if not version.is_bookmark and entry.matches(version.name):
+            return version
+    return None
+
+
+def _order(entry: PlanEntry) -> tuple[int, str]:
+    period = entry.period
+    return (-(period.milliseconds if period is not None else 0), entry.prefix + entry.suffix)
+
+
+def due_snapshot_names(
+    existing: Sequence[Version],
+    now: float,
+    plan: Plan,
+    naming: SnapshotNaming = SnapshotNaming(),
+    anchors: PeriodAnchors = DEFAULT_ANCHORS,
+    even_if_not_due: bool = False,
+) -> list[str]:
+    """Names of the snapshots to take now on a dataset with `existing` snapshots (oldest first).
+
+    An entry is due when it is not periodic, when `even_if_not_due`, when no snapshot of it
+    exists, or when a period boundary has passed since its latest snapshot's creation.
+    Longer periods come first (dailies before hourlies), like bzfs.
+    """
+    timestamp = naming.timestamp(now)
+    now_dt = datetime.fromtimestamp(now, timezone.utc)
+    names: list[str] = []
+    for entry in sorted(plan.active, key=_order):
+        period = entry.period
+        due = period is None or even_if_not_due
+        if not due:
+            assert period is not None
+            latest = _latest_match(existing, entry)
+            due = latest is None or now_dt >= next_boundary(
+                datetime.fromtimestamp(latest.creation, timezone.utc), period, anchors, naming.tz
+            )
+        if due:
+            names.append(entry.snapshot_name(timestamp))
+    return names
+
+
+def next_due_time(
+    existing: Sequence[Version], entry: PlanEntry, naming: SnapshotNaming, anchors: PeriodAnchors
+) -> Optional[float]:
+    """Unix time at which `entry` becomes due on a dataset; None if due now (not periodic, or none yet)."""
+    period = entry.period
+    latest = _latest_match(existing, entry)
+    if period is None or latest is None:
+        return None
+    created = datetime.fromtimestamp(latest.creation, timezone.utc)
+    return next_boundary(created, period, anchors, naming.tz).timestamp()
+
+
+def _group(entry: PlanEntry, option: str) -> SnapshotGroup:
+    period = entry.period
+    # Without a schedule (e.g. `adhoc`) only the latest N count.
+    times = EMPTY_TIME_RANGE if period is None else TimeRange(Ago(entry.count * period.milliseconds), None)
+    latest = RankRange(Rank("latest", 0), Rank("latest", entry.count))
+    names = NameFilter(compile_patterns([entry.name_regex], option))
+    return SnapshotGroup(names=names, times_and_ranks=(TimesAndRanks(times, (latest,)),))
+
+
+_NOTHING = SnapshotGroup(names=NameFilter(compile_patterns(["!.*"], "--include-snapshot-plan")))
+
+
+def plan_groups(plan: Plan, option: str = "--include-snapshot-plan") -> tuple[SnapshotGroup, ...]:
+    """One filter group per entry with a count N > 0: its names, latest N or younger than N periods."""
+    return tuple(_group(entry, option) for entry in plan.active)
+
+
+def include_plan_filter(plan: Plan) -> SnapshotFilter:
+    """`--include-snapshot-plan`: the union of the plan's groups; an all-zero plan selects nothing."""
+    return SnapshotFilter(plan_groups(plan) or (_NOTHING,))
+
+
+def except_plan_filter(plan: Plan) -> SnapshotFilter:
+    """`--delete-dst-snapshots-except-plan`: the snapshots to keep (prune with `except`)."""
+    if not plan.entries:
+        raise UsageError(
+            "--delete-dst-snapshots-except-plan: an empty plan would keep nothing and delete every snapshot; "
+            "refusing. List the periods to keep, or use --delete-dst-snapshots with "
+            "--include-snapshot-regex='.*' if deleting everything is really intended"
+        )
+    return SnapshotFilter(plan_groups(plan, "--delete-dst-snapshots-except-plan") or (_NOTHING,))
