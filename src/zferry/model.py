@@ -46,6 +46,7 @@ class Version:
     createtxg: int
     creation: int
     is_bookmark: bool = False
+    userrefs: int = field(default=0, compare=False)  # `zfs hold`s on a snapshot; held ones cannot be destroyed
 
     @property
     def full_name(self) -> str:

@@ -11,17 +11,21 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from zferry import zfs
 from zferry.errors import CommandError, ConflictError, DatasetNotFound, ZferryError
 from zferry.exec.host import Host
-from zferry.exec.runner import Runner, Stage
+from zferry.exec.probe import Capabilities
+from zferry.exec.runner import Runner
 from zferry.model import Dataset, Inventory, Version
+from zferry.observe.progress import Progress
+from zferry.plan.properties import PropertyRules
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, plan_dataset
 from zferry.schedule import run_tree
 from zferry.select.datasets import DatasetFilter
 from zferry.select.snapshots import SnapshotFilter
+from zferry.transfer import StreamOptions, transfer_stages
 
 log = logging.getLogger("zferry")
 VERBOSE = 15  # between DEBUG (every command) and INFO (what changed)
@@ -29,10 +33,11 @@ VERBOSE = 15  # between DEBUG (every command) and INFO (what changed)
 
 @dataclass(frozen=True)
 class Side:
-    """One end of a pair: the host and the root dataset there."""
+    """One end of a pair: the host, the root dataset there, and what the host offers."""
 
     host: Host
     root: str
+    caps: Capabilities = Capabilities(True, frozenset())
 
     def __str__(self) -> str:
         return self.root if self.host.is_local else f"{self.host.label}:{self.root}"
@@ -50,6 +55,8 @@ class ReplicationConfig:
     send_options: tuple[str, ...] = ()
     recv_options: tuple[str, ...] = ()
     resume: bool = True
+    stream: StreamOptions = StreamOptions(progress_interval=0)
+    properties: PropertyRules = PropertyRules()
 
 
 @dataclass
@@ -82,8 +89,10 @@ def list_inventory(runner: Runner, side: Side, user_props: Sequence[str] = ()) -
 class PairReplication:
     """Replicates one source tree to one destination tree."""
 
-    def __init__(self, runner: Runner, config: ReplicationConfig, src: Side, dst: Side) -> None:
+    def __init__(self, runner: Runner, config: ReplicationConfig, src: Side, dst: Side,
+                 local: Optional[Capabilities] = None) -> None:
         self.runner = runner
+        self.local = local or Capabilities(True, frozenset())
         self.config = config
         self.src = src
         self.dst = dst
@@ -92,16 +101,29 @@ class PairReplication:
         self._dst_inventory = Inventory.empty()
         self._src_inventory = Inventory.empty()
         self._present: set[str] = set()  # destination datasets known to exist
+        # Called after a dataset was sent, with its plan and source versions (e.g. to bookmark them).
+        self.on_sent: Optional[Callable[[DatasetPlan, Sequence[Version]], None]] = None
+        self._src_props: dict[str, dict[str, tuple[str, str]]] = {}
 
-    def run(self) -> PairReport:
+    @property
+    def inventories(self) -> tuple[Inventory, Inventory]:
+        """The source and destination listings this run worked from (the destination's before it sent)."""
+        return self._src_inventory, self._dst_inventory
+
+    def run(self, src_inventory: Optional[Inventory] = None) -> PairReport:
+        """Replicate every selected dataset; `src_inventory` is a fresh source listing to reuse, if any."""
         started = time.monotonic()
         props = [self.config.datasets.exclude_property] if self.config.datasets.exclude_property else []
-        src_inventory = list_inventory(self.runner, self.src, props)
+        if src_inventory is None:
+            src_inventory = list_inventory(self.runner, self.src, props)
         if src_inventory is None:
             raise ZferryError(
                 f"source dataset {self.src} does not exist; check the name (zfs list {self.src.root})"
             )
         self._src_inventory = src_inventory
+        if self.config.properties.needs_source_properties:
+            out = self.runner.run(self.src.host, zfs.get_properties(self.src.root), classify=zfs.classify_error)
+            self._src_props = zfs.parse_properties(out)
         self._dst_inventory = list_inventory(self.runner, self.dst) or Inventory.empty()
         self._present.update(self._dst_inventory.datasets)
         user_props = {d.name: d.user_props for d in src_inventory.datasets.values()}
@@ -136,6 +158,7 @@ class PairReplication:
         dst_dataset = self._dst_inventory.datasets.get(dst_name)
         if dst_dataset is not None and dst_dataset.resume_token and self.config.resume:
             dst_dataset = self._resume(src_name, dst_dataset)
+        self._check_encryption(src_name)
         src_versions = self._src_inventory.versions.get(src_name, ())
         src_snapshots = [v for v in src_versions if not v.is_bookmark]
         selected = self.config.snapshots.select(src_snapshots, time.time())
@@ -160,9 +183,20 @@ class PairReplication:
         if dst_dataset is None:
             self._ensure_parent(dst_name)
         self._execute(outcome)
+        if self.on_sent is not None:
+            self.on_sent(outcome, src_versions)
         with self._lock:
             self._present.add(dst_name)
         return _count_sent(outcome, src_snapshots)
+
+    def _check_encryption(self, src_name: str) -> None:
+        dataset = self._src_inventory.datasets.get(src_name)
+        if dataset is not None and dataset.is_encrypted and not zfs.is_raw_send(self.config.send_options):
+            raise ZferryError(
+                f"{src_name} is encrypted ({dataset.encryption}); a plain send would decrypt it and put the "
+                "data in clear on the wire and on the destination. Send it raw, keeping it encrypted and the "
+                "keys off the destination: --zfs-send-program-opts=--raw"
+            )
 
     def _dst_snapshots(self, dst_name: str) -> tuple[Version, ...]:
         with self._lock:
@@ -175,8 +209,10 @@ class PairReplication:
         try:
             self._transfer(
                 zfs.send_resume(dst_dataset.resume_token, self.config.send_options),
+                src_name,
                 dst_dataset.name,
                 force=False,
+                full=False,
             )
         except CommandError as error:
             if self.config.dryrun:
@@ -214,8 +250,8 @@ class PairReplication:
         """Create missing parents of a new destination dataset (`zfs create -p`)."""
         parent = zfs.parent_of(dst_name)
         with self._lock:
-            if parent is None or parent in self._present:
-                return
+            if parent is None or "/" not in parent or parent in self._present:
+                return  # a pool exists, or the receive reports that it does not
         self.runner.run(self.dst.host, zfs.create_parents(parent), changes=True, classify=zfs.classify_error)
         with self._lock:
             while parent is not None:
@@ -258,19 +294,34 @@ class PairReplication:
                 send = zfs.send_incremental(
                     step.base, step.target, step.intermediates, self.config.send_options
                 )
-            self._transfer(send, plan.dst, force=plan.force_receive and index == 0)
+            self._transfer(send, plan.src, plan.dst, force=plan.force_receive and index == 0, full=step.base is None)
 
-    def _transfer(self, send_argv: list[str], dst_name: str, force: bool) -> None:
-        recv = zfs.receive(
-            dst_name,
-            force=force,
-            resumable=self.config.resume,
-            extra=self.config.recv_options,
-            dry_run=self.config.dryrun == "recv",
-        )
-        stages = [Stage(self.src.host, tuple(send_argv)), Stage(self.dst.host, tuple(recv))]
-        # --dryrun=recv streams for real into `zfs receive -n`, which changes nothing.
-        self.runner.pipeline(stages, classify=zfs.classify_error, run_anyway=self.config.dryrun == "recv")
+    def _transfer(self, send_argv: list[str], src_name: str, dst_name: str, force: bool, full: bool) -> None:
+        props = self.config.properties.receive_options(self._src_props.get(src_name, {}), full)
+        recv = zfs.receive(dst_name, force=force, resumable=self.config.resume,
+                           extra=[*props, *self.config.recv_options], dry_run=self.config.dryrun == "recv")
+        progress = self._progress(send_argv, dst_name)
+        stages = transfer_stages(send_argv, recv, self.src.host, self.dst.host, self.src.caps, self.dst.caps,
+                                 self.local, self.config.stream, progress.total if progress else None,
+                                 progress.update if progress else None)
+        try:
+            # --dryrun=recv streams for real into `zfs receive -n`, which changes nothing.
+            self.runner.pipeline(stages, classify=zfs.classify_error, run_anyway=self.config.dryrun == "recv")
+        finally:
+            if progress:
+                progress.finish()
+
+    def _progress(self, send_argv: list[str], dst_name: str) -> Optional[Progress]:
+        """A progress reporter with the estimated stream size, when progress is wanted and pv exists."""
+        stream = self.config.stream
+        if not stream.progress_interval or not stream.pv or not self.local.has(stream.pv) or self.runner.dry_run:
+            return None
+        try:
+            out = self.runner.run(self.src.host, zfs.send_size_estimate(send_argv), classify=zfs.classify_error)
+            total = zfs.parse_size_estimate(out)
+        except CommandError:
+            total = None
+        return Progress(dst_name, total)
 
 
 def _count_sent(plan: DatasetPlan, history: Sequence[Version]) -> int:

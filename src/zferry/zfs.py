@@ -23,6 +23,7 @@ LIST_COLUMNS = (
     "referenced",
     "receive_resume_token",
     "encryption",
+    "userrefs",
 )
 
 
@@ -53,13 +54,15 @@ def parse_tree(
         fields = line.split("\t")
         if len(fields) != width:
             raise CommandError(f"unexpected zfs list output line: {line!r}")
-        name, kind, guid, createtxg, creation, referenced, token, encryption = fields[: len(LIST_COLUMNS)]
+        name, kind, guid, createtxg, creation, referenced, token, encryption, refs = fields[: len(LIST_COLUMNS)]
         if kind in ("snapshot", "bookmark"):
             sigil = "@" if kind == "snapshot" else "#"
             dataset, _, short = name.partition(sigil)
             if not recursive and dataset != root:
                 continue
-            version = Version(dataset, short, int(guid), int(createtxg), int(creation), kind == "bookmark")
+            version = Version(
+                dataset, short, int(guid), int(createtxg), int(creation), kind == "bookmark", _int_or_zero(refs)
+            )
             versions.setdefault(dataset, []).append(version)
         else:
             if not recursive and name != root:
@@ -114,6 +117,39 @@ def send_size_estimate(argv: Sequence[str]) -> list[str]:
     return [argv[0], argv[1], "-n", "-P", *argv[2:]]
 
 
+def parse_size_estimate(output: str) -> Optional[int]:
+    """The `size` line of `zfs send -nP` output, in bytes."""
+    for line in reversed(output.splitlines()):
+        fields = line.split("\t")
+        if fields[0] == "size" and len(fields) > 1 and fields[-1].isdigit():
+            return int(fields[-1])
+    return None
+
+
+def get_properties(root: str) -> list[str]:
+    """Every property of every dataset under `root` with its source, in one call."""
+    return [ZFS, "get", "-r", "-H", "-p", "-t", "filesystem,volume", "-o", "name,property,value,source", "all", root]
+
+
+def parse_properties(output: str) -> dict[str, dict[str, tuple[str, str]]]:
+    """`get_properties` output as {dataset: {property: (value, source)}}."""
+    result: dict[str, dict[str, tuple[str, str]]] = {}
+    for line in output.splitlines():
+        fields = line.split("\t")
+        if len(fields) == 4:
+            result.setdefault(fields[0], {})[fields[1]] = (fields[2], fields[3])
+    return result
+
+
+RAW_SEND_FLAGS = ("-w", "--raw")
+
+
+def is_raw_send(options: Sequence[str]) -> bool:
+    """Do these `zfs send` options include raw mode (also inside combined short flags like -wc)?"""
+    return any(o in RAW_SEND_FLAGS or (o.startswith("-") and not o.startswith("--") and "w" in o[1:])
+               for o in options)
+
+
 def receive(
     dataset: str,
     force: bool = False,
@@ -144,6 +180,73 @@ def rollback(snapshot: Version, destroy_newer: bool) -> list[str]:
 def destroy_snapshots(dataset: str, names: Iterable[str]) -> list[str]:
     """One `zfs destroy pool/ds@a,b,c` for many snapshots of one dataset."""
     return [ZFS, "destroy", f"{dataset}@{','.join(names)}"]
+
+
+def destroy(argument: str) -> list[str]:
+    """`zfs destroy` of one argument: `pool/ds@a,b,c` (several snapshots) or `pool/ds#b` (a bookmark)."""
+    return [ZFS, "destroy", argument]
+
+
+def destroy_recursive(dataset: str) -> list[str]:
+    """`zfs destroy -r`: a dataset with all its descendants, snapshots and bookmarks."""
+    return [ZFS, "destroy", "-r", dataset]
+
+
+def snapshot(full_names: Sequence[str]) -> list[str]:
+    """One `zfs snapshot a@n b@n ...`: ZFS takes them all in one transaction (one pool)."""
+    return [ZFS, "snapshot", *full_names]
+
+
+def bookmark(snapshot: Version, name: str) -> list[str]:
+    """`zfs bookmark ds@s ds#name` (the zfs command line takes one pair per call)."""
+    return [ZFS, "bookmark", snapshot.full_name, f"{snapshot.dataset}#{name}"]
+
+
+def list_snapshots_changed(root: str, user_props: Sequence[str] = (), recursive: bool = True) -> list[str]:
+    """Datasets with their `snapshots_changed` time (OpenZFS >= 2.2): a cheap "did anything change?"."""
+    columns = ",".join(("name", "snapshots_changed", *user_props))
+    argv = [ZFS, "list", "-H", "-p", "-t", "filesystem,volume", "-o", columns]
+    return [*argv, *(["-r"] if recursive else []), root]
+
+
+def parse_snapshots_changed(
+    output: str, user_props: Sequence[str] = ()
+) -> dict[str, tuple[Optional[int], dict[str, str]]]:
+    """`list_snapshots_changed` output: name -> (snapshots_changed or None if unknown, user props)."""
+    result: dict[str, tuple[Optional[int], dict[str, str]]] = {}
+    for line in output.splitlines():
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2 + len(user_props):
+            raise CommandError(f"unexpected zfs list output line: {line!r}")
+        changed = int(fields[1]) if fields[1].isdigit() else None
+        result[fields[0]] = (changed, dict(zip(user_props, fields[2:])))
+    return result
+
+
+SNAPSHOT_COLUMNS = ("name", "guid", "createtxg", "creation", "userrefs")
+
+
+def list_snapshots(datasets: Sequence[str]) -> list[str]:
+    """The snapshots of some datasets (not of their descendants) in one call."""
+    return [ZFS, "list", "-H", "-p", "-t", "snapshot", "-o", ",".join(SNAPSHOT_COLUMNS), "-d", "1", *datasets]
+
+
+def parse_snapshots(output: str) -> dict[str, tuple[Version, ...]]:
+    """`list_snapshots` output: dataset -> its snapshots, oldest first by createtxg."""
+    versions: dict[str, list[Version]] = {}
+    for line in output.splitlines():
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(SNAPSHOT_COLUMNS):
+            raise CommandError(f"unexpected zfs list output line: {line!r}")
+        name, guid, createtxg, creation, refs = fields
+        dataset, _, short = name.partition("@")
+        version = Version(dataset, short, int(guid), int(createtxg), int(creation), False, _int_or_zero(refs))
+        versions.setdefault(dataset, []).append(version)
+    return {ds: tuple(sorted(vs, key=lambda v: v.createtxg)) for ds, vs in versions.items()}
 
 
 def create_parents(dataset: str) -> list[str]:

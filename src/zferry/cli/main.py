@@ -13,17 +13,25 @@ from types import FrameType
 from typing import Optional
 
 from zferry import validate
+from zferry.cli.lifecycle_options import build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
 from zferry.cli.options import build_parser
+from zferry.cli.ssh_options import (
+    build_property_rules,
+    build_ssh_settings,
+    build_stream_options,
+    child_environment,
+)
+from zferry.endpoints import Connector
 from zferry.errors import EXIT_ERROR, EXIT_OK, Interrupted, LockedError, UsageError, ZferryError
-from zferry.exec.host import LOCAL, Host
 from zferry.exec.runner import Runner
+from zferry.exec.ssh import SshConnections
+from zferry.lifecycle.config import DUMMY
+from zferry.lifecycle.pair_job import run_pair
 from zferry.lock import JobLock
 from zferry.model import Endpoint
 from zferry.plan.replication import ConflictPolicy
-from zferry.replicate import VERBOSE, PairReplication, PairReport, ReplicationConfig, Side
+from zferry.replicate import VERBOSE, PairReplication, PairReport, ReplicationConfig
 from zferry.select.datasets import DatasetFilter
-from zferry.select.regex import NameFilter
-from zferry.select.snapshots import SnapshotFilter, SnapshotGroup
 
 log = logging.getLogger("zferry")
 _SAFE_OPTION_WORD = re.compile(r"[A-Za-z0-9_=.,:/@+%\-]+")
@@ -81,15 +89,8 @@ def program_options(text: str, option: str) -> tuple[str, ...]:
     return tuple(words)
 
 
-def host_for(endpoint: Endpoint) -> Host:
-    if endpoint.is_local:
-        return LOCAL
-    return Host(endpoint.host, endpoint.user, endpoint.port, ssh_options=("-o", "BatchMode=yes"))
-
-
 def build_config(args: argparse.Namespace) -> ReplicationConfig:
     """Turn parsed options into the job's typed configuration, validating every value."""
-    snapshot_names = NameFilter.build(args.include_snapshot_regex, args.exclude_snapshot_regex, "snapshot")
     datasets = DatasetFilter.build(
         args.include_dataset_regex,
         args.exclude_dataset_regex,
@@ -109,7 +110,7 @@ def build_config(args: argparse.Namespace) -> ReplicationConfig:
     return ReplicationConfig(
         recursive=args.recursive,
         datasets=datasets,
-        snapshots=SnapshotFilter((SnapshotGroup(snapshot_names),)),
+        snapshots=build_snapshot_filter(args),
         policy=policy,
         threads=args.threads,
         skip_on_error=args.skip_on_error,
@@ -117,6 +118,8 @@ def build_config(args: argparse.Namespace) -> ReplicationConfig:
         send_options=program_options(args.zfs_send_program_opts, "--zfs-send-program-opts"),
         recv_options=program_options(args.zfs_recv_program_opts, "--zfs-recv-program-opts"),
         resume=not args.no_resume_recv,
+        stream=build_stream_options(args, interactive=sys.stderr.isatty()),
+        properties=build_property_rules(args),
     )
 
 
@@ -130,8 +133,14 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     log.propagate = False
 
 
-def _raise_interrupted(signum: int, frame: Optional[FrameType]) -> None:
-    raise Interrupted(f"stopped by {signal.Signals(signum).name}; running commands were terminated")
+def _stop_on_signals(runner: Runner) -> dict[int, object]:
+    """On SIGTERM/SIGINT, terminate every child at once, then unwind with Interrupted."""
+
+    def handler(signum: int, frame: Optional[FrameType]) -> None:
+        runner.terminate_all()
+        raise Interrupted(f"stopped by {signal.Signals(signum).name}; running commands were terminated")
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
 
 
 def summarize(report: PairReport) -> str:
@@ -152,28 +161,36 @@ def run(argv: Sequence[str]) -> int:
     setup_logging(args.verbose, args.quiet)
     pairs = parse_pairs(args.root_dataset_pairs)
     config = build_config(args)
+    lifecycle = build_lifecycle_config(args)
+    check_dummy_pairs(pairs, lifecycle)
+    ssh = build_ssh_settings(args)
     if config.dryrun:
         log.info("dry run: nothing will be changed")
-    runner = Runner(dry_run=config.dryrun is not None, timeout=args.timeout)
+    runner = Runner(dry_run=config.dryrun is not None, env=child_environment(args), timeout=args.timeout)
     status = EXIT_OK
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    previous = _stop_on_signals(runner)
+    connections = SshConnections(ssh)
     try:
         with JobLock([str(w) for w in argv], args.lock_dir):
+            connector = Connector(runner, connections, not args.no_privilege_elevation, args.sudo_program)
             for src, dst in pairs:
-                job = PairReplication(
-                    runner, config, Side(host_for(src), src.dataset), Side(host_for(dst), dst.dataset)
-                )
-                report = job.run()
-                log.info("%s", summarize(report))
-                if not report.ok:
+                src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
+                dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)
+                report, done = run_pair(runner, config, lifecycle, src_side, dst_side,
+                                        lambda s, d: PairReplication(runner, config, s, d, connector.local()))
+                if report is not None:
+                    log.info("%s", summarize(report))
+                if done.summary():
+                    log.info("%s -> %s: %s", src, dst, done.summary())
+                if (report is not None and not report.ok) or done.failed:
                     status = EXIT_ERROR
                     if config.skip_on_error == "fail":
                         break
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted; running commands were terminated") from None
     finally:
         runner.terminate_all()
-        signal.signal(signal.SIGTERM, previous)
+        connections.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
     return status
 
 

@@ -6,6 +6,8 @@ import argparse
 import os
 
 from zferry import __version__
+from zferry.cli.lifecycle_options import SnapshotFilterStep, add_lifecycle_options
+from zferry.cli.ssh_options import add_remote_options
 
 DESCRIPTION = """\
 Replicate ZFS datasets and their snapshots from SRC_DATASET to DST_DATASET, like rsync for ZFS.
@@ -60,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     _selection(parser)
     _replication(parser)
     _conflicts(parser)
+    add_lifecycle_options(parser)
+    add_remote_options(parser)
     _execution(parser)
     return parser
 
@@ -112,14 +116,14 @@ def _selection(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--include-snapshot-regex",
-        action="append",
+        action=SnapshotFilterStep,
         default=[],
         metavar="REGEX",
         help="replicate only snapshots whose name (after @) fully matches REGEX; repeatable",
     )
     group.add_argument(
         "--exclude-snapshot-regex",
-        action="append",
+        action=SnapshotFilterStep,
         default=[],
         metavar="REGEX",
         help="never replicate snapshots whose name fully matches REGEX; repeatable; wins",

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Callable, Optional
 
 from zferry.errors import CommandError
@@ -32,10 +32,15 @@ def _default_classifier(argv: list[str], returncode: int, stderr: str) -> Comman
 
 @dataclass(frozen=True)
 class Stage:
-    """One command of a pipeline and the host it runs on."""
+    """One command of a pipeline and the host it runs on.
+
+    `on_progress`, for a local stage that prints a byte count per line on stderr (`pv -n -b`),
+    receives each count instead of the stage's error output.
+    """
 
     host: Host
     argv: tuple[str, ...]
+    on_progress: Optional[Callable[[int], None]] = field(default=None, compare=False)
 
 
 @dataclass
@@ -120,6 +125,7 @@ class Runner:
         readers: list[threading.Thread] = []
         errors: list[list[bytes]] = []
         previous: Optional[IO[bytes]] = None
+        meters = _progress_callbacks(stages, groups)
         try:
             for index, (host, argvs) in enumerate(groups):
                 last = index == len(groups) - 1
@@ -135,7 +141,11 @@ class Runner:
                 buffer: list[bytes] = []
                 errors.append(buffer)
                 assert proc.stderr is not None
-                reader = threading.Thread(target=_drain, args=(proc.stderr, buffer), daemon=True)
+                callback = meters[index]
+                if callback is None:
+                    reader = threading.Thread(target=_drain, args=(proc.stderr, buffer), daemon=True)
+                else:
+                    reader = threading.Thread(target=_follow, args=(proc.stderr, buffer, callback), daemon=True)
                 reader.start()
                 readers.append(reader)
             results = self._wait_all(procs, groups, readers, errors)
@@ -224,6 +234,26 @@ def _drain(stream: IO[bytes], into: list[bytes]) -> None:
     for chunk in iter(lambda: stream.read(65536), b""):
         into.append(chunk)
     stream.close()
+
+
+def _follow(stream: IO[bytes], into: list[bytes], callback: Callable[[int], None]) -> None:
+    """Feed `pv -n -b` byte counts to `callback`; keep any other text as error output."""
+    for raw in iter(stream.readline, b""):
+        text = raw.strip()
+        if text.isdigit():
+            callback(int(text))
+        else:
+            into.append(raw)
+    stream.close()
+
+
+def _progress_callbacks(stages: Sequence[Stage], groups: list[tuple[Host, list[list[str]]]]
+                        ) -> list[Optional[Callable[[int], None]]]:
+    by_argv = {(s.host, s.argv): s.on_progress for s in stages if s.on_progress is not None}
+    out: list[Optional[Callable[[int], None]]] = []
+    for host, argvs in groups:
+        out.append(by_argv.get((host, tuple(argvs[0]))) if len(argvs) == 1 else None)
+    return out
 
 
 def group_by_host(stages: Sequence[Stage]) -> list[tuple[Host, list[list[str]]]]:

@@ -240,10 +240,9 @@ def parse_rank_range(text: str) -> RankRange:
     is_except, rank = _parse_rank(spec, text)
     if not is_except:
         return RankRange(Rank(rank.kind, 0), rank)
-    if rank.percent:  # all except latest 10% == oldest 0..oldest 90%
-        other = "oldest" if rank.kind == "latest" else "latest"
-        return RankRange(Rank(other, 0, True), Rank(other, 100 - rank.number, True))
-    return RankRange(rank, Rank(rank.kind, 100, True))  # all except latest 3 == latest 3..latest 100%
+    # `all except latest 3` == `latest 3..latest 100%`: exactly the complement of `latest 3`, also for
+    # percentages (rounding `latest 10%` and `oldest 90%` separately could leave a snapshot in neither).
+    return RankRange(rank, Rank(rank.kind, 100, True))
 
 
 def parse_times_and_ranks(values: Sequence[str], tz: Optional[tzinfo] = None) -> TimesAndRanks:

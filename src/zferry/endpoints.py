@@ -1,0 +1,58 @@
+"""Turn endpoints into `Side`s: which host, reached how, with which privileges and helpers.
+
+Each distinct host is probed once (one ssh round trip, which also opens its ControlMaster):
+are we root there, and which of zstd, mbuffer, pv it has. When we are not root and elevation
+is allowed, zfs commands on that host get `sudo -n`.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from zferry.exec.host import LOCAL, Host
+from zferry.exec.probe import Capabilities, probe
+from zferry.exec.runner import Runner
+from zferry.exec.ssh import SshConnections, SshSide
+from zferry.model import Endpoint
+from zferry.replicate import Side
+
+
+class Connector:
+    def __init__(self, runner: Runner, connections: SshConnections, elevate: bool = True,
+                 sudo_program: str = "sudo") -> None:
+        self.runner = runner
+        self.connections = connections
+        self.elevate = elevate
+        self.sudo_program = sudo_program
+        self._known: dict[tuple[Optional[str], Optional[str], Optional[int], SshSide], tuple[Host, Capabilities]] = {}
+
+    def _prefix(self, caps: Capabilities) -> tuple[str, ...]:
+        return (self.sudo_program, "-n") if self.elevate and not caps.is_root else ()
+
+    def host(self, endpoint: Endpoint, ssh: SshSide) -> tuple[Host, Capabilities]:
+        """The host an endpoint names (options override the endpoint's own user/host/port)."""
+        name = ssh.host or endpoint.host
+        user = ssh.user or endpoint.user
+        port = ssh.port or endpoint.port
+        key = (name, user, port, ssh if name else SshSide())
+        if key in self._known:
+            return self._known[key]
+        if name is None:
+            caps = probe(self.runner, LOCAL)
+            host = Host(zfs_prefix=self._prefix(caps))
+        else:
+            plain = self.connections.host(SshSide(port=port, config_file=ssh.config_file,
+                                                  private_key=ssh.private_key, extra_opts=ssh.extra_opts), name, user)
+            caps = probe(self.runner, plain)
+            host = self.connections.host(SshSide(port=port, config_file=ssh.config_file,
+                                                 private_key=ssh.private_key, extra_opts=ssh.extra_opts),
+                                         name, user, self._prefix(caps)) if self._prefix(caps) else plain
+        self._known[key] = (host, caps)
+        return host, caps
+
+    def side(self, endpoint: Endpoint, ssh: SshSide) -> Side:
+        host, caps = self.host(endpoint, ssh)
+        return Side(host, endpoint.dataset, caps)
+
+    def local(self) -> Capabilities:
+        return self.host(Endpoint("-"), SshSide())[1]
