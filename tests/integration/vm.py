@@ -70,6 +70,9 @@ class Vm:
         out = self.sh(f"zfs list -H -o name -t filesystem,volume -r {shlex.quote(root)} 2>/dev/null || true")
         return [line[len(root):] for line in out.splitlines()]
 
+    def exists_path(self, path: str) -> bool:
+        return self._ssh(f"test -e {shlex.quote(path)}").returncode == 0
+
     def exists(self, dataset: str) -> bool:
         return self._ssh(f"zfs list -H -o name {shlex.quote(dataset)} >/dev/null 2>&1").returncode == 0
 

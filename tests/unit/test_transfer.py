@@ -32,8 +32,9 @@ def test_push_compresses_and_buffers_and_meters_uncompressed_bytes() -> None:
     stages = transfer_stages(SEND, RECV, LOCAL, B, ALL, ALL, ALL, opts, size_hint=1000)
     assert [w[1] for w in words(stages)] == ["zfs", "pv", "zstd", "mbuffer", "mbuffer", "zstd", "zfs"]
     assert tuple(stages[1].argv[-2:]) == ("-s", "1000")
-    rendered = describe(stages)
-    assert rendered.endswith("-- hostb 'mbuffer -q -s 128k -m 128M | zstd -dc | zfs receive -u -s backup/a'")
+    remote = shlex.split(describe(stages).split(" | ssh ")[1])[-1]
+    assert remote.startswith("{ mbuffer -q -s 128k -m 128M || {")
+    assert "| { zstd -dc || {" in remote and remote.endswith("{ zfs receive -u -s backup/a || { echo \"zferry-stage-failed $? 2\" >&2; exit 1; }; }")
 
 
 def test_compression_only_when_both_ends_have_it_and_can_be_turned_off() -> None:
@@ -61,6 +62,15 @@ def test_pull_push_meters_without_size_when_compressed() -> None:
     stages = transfer_stages(SEND, RECV, A, B, ALL, ALL, ALL, StreamOptions(progress_interval=5), 500)
     meter = next(s for s in stages if s.argv[0] == "pv")
     assert "-s" not in meter.argv
+
+
+def test_remote_stage_failure_is_attributed_to_the_stage() -> None:
+    from zferry.exec.runner import _stage_result
+
+    result = _stage_result(A, [SEND, ["zstd", "-c"]], 0, "cannot open 'tank/a@s1'\nzferry-stage-failed 1 0\n")
+    assert result.argv == SEND and result.returncode == 1 and result.stderr == "cannot open 'tank/a@s1'\n"
+    ok = _stage_result(A, [SEND, ["zstd", "-c"]], 0, "")
+    assert ok.returncode == 0
 
 
 def test_remote_words_are_quoted() -> None:

@@ -62,8 +62,16 @@ class Host:
             if len(prefixed) != 1:
                 raise ValueError("a local multi-stage pipeline runs as separate processes")
             return prefixed[0]
-        remote = " | ".join(shlex.join(s) for s in prefixed)
+        if len(prefixed) == 1:
+            return [*self.ssh_argv(), shlex.join(prefixed[0])]
+        # A POSIX sh pipeline exits with its last command's status (dash has no pipefail), so each
+        # stage that fails says so on stderr; the runner turns that marker into a stage failure.
+        remote = " | ".join(
+            f"{{ {shlex.join(s)} || {{ echo \"{STAGE_FAILED} $? {i}\" >&2; exit 1; }}; }}"
+            for i, s in enumerate(prefixed)
+        )
         return [*self.ssh_argv(), remote]
 
 
 LOCAL = Host()
+STAGE_FAILED = "zferry-stage-failed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, Callable, Optional
 
 from zferry.errors import CommandError
-from zferry.exec.host import Host
+from zferry.exec.host import STAGE_FAILED, Host
 
 log = logging.getLogger("zferry")
 
@@ -180,15 +181,8 @@ class Runner:
                         self._kill(other)
         for reader in readers:
             reader.join(timeout=10)
-        return [
-            StageResult(
-                host.label,
-                [w for s in argvs for w in (*s, "|")][:-1],
-                proc.returncode,
-                b"".join(buf).decode(errors="replace"),
-            )
-            for (host, argvs), proc, buf in zip(groups, procs, errors)
-        ]
+        return [_stage_result(host, argvs, proc.returncode, b"".join(buf).decode(errors="replace"))
+                for (host, argvs), proc, buf in zip(groups, procs, errors)]
 
     # -- process bookkeeping --------------------------------------------------------------------
 
@@ -228,6 +222,16 @@ class Runner:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+
+def _stage_result(host: Host, argvs: list[list[str]], returncode: int, stderr: str) -> StageResult:
+    """One group's result; a remote stage that failed mid-pipeline (see Host.pipeline) is named."""
+    marker = re.search(rf"{STAGE_FAILED} (\d+) (\d+)", stderr)
+    if marker and int(marker.group(2)) < len(argvs):
+        failed = argvs[int(marker.group(2))]
+        clean = re.sub(rf"{STAGE_FAILED} \d+ \d+\n?", "", stderr)
+        return StageResult(host.label, failed, int(marker.group(1)) or 1, clean)
+    return StageResult(host.label, [w for s in argvs for w in (*s, "|")][:-1], returncode, stderr)
 
 
 def _drain(stream: IO[bytes], into: list[bytes]) -> None:
