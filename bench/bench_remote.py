@@ -41,8 +41,8 @@ def setup(size_mib: int) -> None:
     sh(f"""
         for p in rsrc rdst; do
           zpool list -H $p >/dev/null 2>&1 && zpool destroy $p
-          rm -f /var/tmp/$p.img; truncate -s 4G /var/tmp/$p.img
-          zpool create -O atime=off -O compression=off $p /var/tmp/$p.img
+          rm -f /pools/$p.img; truncate -s 3G /pools/$p.img
+          zpool create -O atime=off -O compression=off $p /pools/$p.img
         done
         zfs create rsrc/random; zfs create rsrc/text
         dd if=/dev/urandom of=/rsrc/random/f bs=1M count={size_mib} status=none

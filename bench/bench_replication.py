@@ -41,8 +41,8 @@ def setup_pools() -> None:
     sh("""
         for p in bsrc bdst; do
           zpool list -H $p >/dev/null 2>&1 && zpool destroy $p
-          rm -f /var/tmp/$p.img; truncate -s 6G /var/tmp/$p.img
-          zpool create -O atime=off $p /var/tmp/$p.img
+          rm -f /pools/$p.img; truncate -s 3G /pools/$p.img
+          zpool create -O atime=off $p /pools/$p.img
         done
     """)
 

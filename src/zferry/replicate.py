@@ -22,6 +22,7 @@ from zferry.model import Dataset, Inventory, Version
 from zferry.observe.progress import Progress
 from zferry.plan.properties import PropertyRules
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, plan_dataset
+from zferry.retry import RetryPolicy, call_with_retries
 from zferry.schedule import run_tree
 from zferry.select.datasets import DatasetFilter
 from zferry.select.snapshots import SnapshotFilter
@@ -57,6 +58,7 @@ class ReplicationConfig:
     resume: bool = True
     stream: StreamOptions = StreamOptions(progress_interval=0)
     properties: PropertyRules = PropertyRules()
+    retry: RetryPolicy = RetryPolicy()
 
 
 @dataclass
@@ -146,7 +148,8 @@ class PairReplication:
     def _replicate_one(self, src_name: str) -> None:
         dst_name = self.dst_name(src_name)
         try:
-            sent = self._replicate(src_name, dst_name)
+            sent = call_with_retries(lambda: self._replicate(src_name, dst_name), self.config.retry,
+                                     f"{src_name} -> {dst_name}", lambda: self._relist_dst(dst_name))
         except ZferryError as error:
             log.error("%s -> %s: %s", src_name, dst_name, error)
             raise

@@ -35,8 +35,8 @@ def pools(vm: Vm) -> tuple[str, str]:
     vm.sh(f"""
         for pool in src dst; do
           zpool list -H "$pool" >/dev/null 2>&1 && continue
-          truncate -s {POOL_SIZE} /var/tmp/$pool.img
-          zpool create -O compression=lz4 -O atime=off "$pool" /var/tmp/$pool.img
+          truncate -s {POOL_SIZE} /pools/$pool.img
+          zpool create -O compression=lz4 -O atime=off "$pool" /pools/$pool.img
         done
     """)
     return "src", "dst"

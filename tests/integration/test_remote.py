@@ -224,3 +224,21 @@ def test_refused_ssh_options_never_reach_ssh(vm_hosts: Vm, value: str) -> None:
     result = vm_hosts.zferry(f"--ssh-dst-extra-opts={value}", "src/x", "hostb:dst/x", check=False)
     assert result.returncode == 2 and "not allowed" in result.output
     assert vm_hosts.sh("ls /tmp/pwned 2>/dev/null || echo absent").strip() == "absent"
+
+
+def test_dropped_connection_is_retried_and_resumes_in_the_same_run(vm_hosts: Vm, roots: tuple[str, str]) -> None:
+    """A network drop mid-transfer (the remote sshd dies): the run retries, resumes, and succeeds."""
+    vm, (src, dst) = vm_hosts, roots
+    make(vm, src, [], ["s1"], mib=16)
+    out = vm.sh(f"""
+        cd /opt/zferry
+        PYTHONPATH=src python3 -m zferry -v --bwlimit 2m --retries 3 {src} zfsudo@hostb:{dst} >/tmp/drop.log 2>&1 &
+        pid=$!
+        for i in $(seq 100); do pgrep -f "zfs receive -u -s {dst}" >/dev/null && break; sleep 0.1; done
+        sleep 3; pkill -f 'sshd: zfsudo' || true
+        wait $pid && echo "exit=0"
+        cat /tmp/drop.log
+    """)
+    assert "exit=0" in out and "retry 1 of 3" in out, out
+    assert "resuming an interrupted transfer" in out
+    assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)

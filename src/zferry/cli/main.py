@@ -31,6 +31,7 @@ from zferry.lock import JobLock
 from zferry.model import Endpoint
 from zferry.plan.replication import ConflictPolicy
 from zferry.replicate import VERBOSE, PairReplication, PairReport, ReplicationConfig
+from zferry.retry import RetryPolicy
 from zferry.select.datasets import DatasetFilter
 
 log = logging.getLogger("zferry")
@@ -120,7 +121,14 @@ def build_config(args: argparse.Namespace) -> ReplicationConfig:
         resume=not args.no_resume_recv,
         stream=build_stream_options(args, interactive=sys.stderr.isatty()),
         properties=build_property_rules(args),
+        retry=build_retry_policy(args),
     )
+
+
+def build_retry_policy(args: argparse.Namespace) -> RetryPolicy:
+    if args.retries < 0 or min(args.retry_min_sleep_secs, args.retry_max_sleep_secs, args.retry_max_elapsed_secs) < 0:
+        raise UsageError("--retries and --retry-*-secs must not be negative")
+    return RetryPolicy(args.retries, args.retry_min_sleep_secs, args.retry_max_sleep_secs, args.retry_max_elapsed_secs)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:

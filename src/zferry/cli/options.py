@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     _conflicts(parser)
     add_lifecycle_options(parser)
     add_remote_options(parser)
+    _retries(parser)
     _execution(parser)
     return parser
 
@@ -226,6 +227,17 @@ def _execution(parser: argparse.ArgumentParser) -> None:
         help="more output: -v each dataset, -v -v every command, copy-pasteable",
     )
     group.add_argument("-q", "--quiet", action="store_true", help="print errors and warnings only")
+
+
+def _retries(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("retries (only for transient errors: a dropped connection, a broken stream)")
+    group.add_argument("--retries", type=int, default=2, metavar="N",
+                       help="retry a dataset's replication up to N times; an interrupted transfer resumes "
+                       "where it stopped (default: 2)")
+    group.add_argument("--retry-min-sleep-secs", type=float, default=0.125, metavar="S", help="default: 0.125")
+    group.add_argument("--retry-max-sleep-secs", type=float, default=300, metavar="S", help="default: 300")
+    group.add_argument("--retry-max-elapsed-secs", type=float, default=3600, metavar="S",
+                       help="no new retry after this long (default: 3600)")
 
 
 def _positive_int(text: str) -> int:

@@ -279,12 +279,15 @@ def describe(stages: Sequence[Stage]) -> str:
 def _pipeline_error(
     failed: list[StageResult], results: list[StageResult], classify: ErrorClassifier
 ) -> CommandError:
-    # Report the first stage that failed for a reason of its own; a sender killed by SIGPIPE
-    # (-13 or 141) only failed because its reader did.
-    def own_failure(r: StageResult) -> bool:
-        return r.returncode not in (-signal.SIGPIPE, 128 + signal.SIGPIPE, -signal.SIGTERM)
+    # Name the stage that failed for a reason of its own: a lost ssh connection (255) first; then
+    # anything but the collateral damage of another stage's death (SIGPIPE/SIGTERM, or a meter or
+    # buffer that could not write on).
+    def collateral(r: StageResult) -> bool:
+        helper = bool(r.argv) and os.path.basename(r.argv[0]) in ("pv", "mbuffer")
+        return helper or r.returncode in (-signal.SIGPIPE, 128 + signal.SIGPIPE, -signal.SIGTERM, 128 + signal.SIGTERM)
 
-    primary = next((r for r in failed if own_failure(r)), failed[0])
+    lost = [r for r in failed if r.returncode == 255 and r.label != "local"]
+    primary = (lost or [r for r in failed if not collateral(r)] or failed)[0]
     error = classify(primary.argv, primary.returncode, primary.stderr)
     details = "; ".join(f"[{r.label}] {shlex.join(r.argv)} -> exit {r.returncode}" for r in results)
     error.args = (f"{error.args[0]} (pipeline: {details})",)
