@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,18 +10,6 @@ from zferry import validate
 from zferry.cli.main import expand_argument_files, main, parse_pairs, program_options
 from zferry.errors import UsageError
 from zferry.lock import JobLock
-
-
-@pytest.fixture
-def no_zfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A PATH whose `zfs` and `ssh` only record that they were called: proves nothing ran."""
-    record = tmp_path / "calls"
-    for tool in ("zfs", "ssh", "sudo"):
-        script = tmp_path / tool
-        script.write_text(f"#!/bin/sh\necho {tool} \"$@\" >> {record}\nexit 1\n")
-        script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    return record
 
 
 @pytest.mark.parametrize("bad", [

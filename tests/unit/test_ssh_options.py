@@ -48,17 +48,6 @@ def test_hosts_share_one_control_socket_folder_that_close_removes() -> None:
     assert not os.path.exists(conns.control_dir)
 
 
-@pytest.fixture
-def recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    record = tmp_path / "calls"
-    for tool in ("zfs", "ssh", "sudo"):
-        script = tmp_path / tool
-        script.write_text(f"#!/bin/sh\necho {tool} \"$@\" >> {record}\nexit 1\n")
-        script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    return record
-
-
 @pytest.mark.parametrize("argv", [
     ["--ssh-dst-extra-opts", "-o ProxyCommand=sh -c id", "a/b", "h:c/d"],
     ["--ssh-src-user", "root;id", "h:a/b", "c/d"],
@@ -72,11 +61,11 @@ def recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ["--", "evil host:a/b", "c/d"],
     ["--", "a/b", "u$er@h:c/d"],
 ])
-def test_malicious_values_rejected_before_ssh_runs(argv: list[str], recorder: Path,
+def test_malicious_values_rejected_before_ssh_runs(argv: list[str], no_zfs: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert capsys.readouterr().err.strip()
-    assert not recorder.exists()
+    assert not no_zfs.exists()
 
 
 def test_envvar_filters(monkeypatch: pytest.MonkeyPatch) -> None:
