@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
 import shlex
@@ -170,6 +171,9 @@ def run(argv: Sequence[str]) -> int:
     pairs = parse_pairs(args.root_dataset_pairs)
     config = build_config(args)
     lifecycle = build_lifecycle_config(args)
+    times_filter = any(g.times_and_ranks for g in config.snapshots.groups)
+    if lifecycle.create is not None or lifecycle.deletes_on_dst or times_filter:
+        config = dataclasses.replace(config, version_details=True)  # creation times and holds are needed
     check_dummy_pairs(pairs, lifecycle)
     ssh = build_ssh_settings(args)
     if config.dryrun:

@@ -137,6 +137,7 @@ def build_stream_options(args: argparse.Namespace, interactive: bool) -> StreamO
         pv=_program(args.pv_program, "--pv-program"),
         bwlimit=args.bwlimit,
         progress_interval=0 if args.no_progress or args.quiet else interval,
+        estimate_size=interactive,
     )
 
 

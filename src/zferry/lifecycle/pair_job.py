@@ -61,7 +61,7 @@ def _props(config: ReplicationConfig) -> list[str]:
 
 
 def _must_list(runner: Runner, side: Side, config: ReplicationConfig) -> Inventory:
-    inventory = list_inventory(runner, side, _props(config))
+    inventory = list_inventory(runner, side, _props(config), detail=True)
     if inventory is None:
         raise ZferryError(f"source dataset {side} does not exist; check the name, or give 'dummy' for no source")
     return inventory
@@ -123,7 +123,7 @@ def _delete(
     report: LifecycleReport,
 ) -> None:
     if dst_inventory is None:
-        dst_inventory = list_inventory(runner, dst, _props(config))
+        dst_inventory = list_inventory(runner, dst, _props(config), detail=True)
     if dst_inventory is None:
         log.info("%s does not exist: nothing to delete there", dst)
         return
