@@ -13,8 +13,8 @@ from zferry.exec.host import LOCAL, Host
 from zferry.exec.probe import Capabilities, probe
 from zferry.exec.runner import Runner
 from zferry.exec.ssh import SshConnections, SshSide
+from zferry.inventory import Side
 from zferry.model import Endpoint
-from zferry.replicate import Side
 
 
 class Connector:

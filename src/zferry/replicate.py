@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from zferry import zfs
-from zferry.errors import CommandError, ConflictError, DatasetNotFound, ZferryError
-from zferry.exec.host import Host
+from zferry.errors import CommandError, ConflictError, ZferryError
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
+from zferry.inventory import Side, list_inventory, list_inventory_cached
 from zferry.model import Dataset, Inventory, Version
 from zferry.observe.progress import Progress
 from zferry.plan.properties import PropertyRules
@@ -30,18 +30,6 @@ from zferry.transfer import StreamOptions, transfer_stages
 
 log = logging.getLogger("zferry")
 VERBOSE = 15  # between DEBUG (every command) and INFO (what changed)
-
-
-@dataclass(frozen=True)
-class Side:
-    """One end of a pair: the host, the root dataset there, and what the host offers."""
-
-    host: Host
-    root: str
-    caps: Capabilities = Capabilities(True, frozenset())
-
-    def __str__(self) -> str:
-        return self.root if self.host.is_local else f"{self.host.label}:{self.root}"
 
 
 @dataclass(frozen=True)
@@ -60,6 +48,7 @@ class ReplicationConfig:
     properties: PropertyRules = PropertyRules()
     retry: RetryPolicy = RetryPolicy()
     version_details: bool = False  # list creation times and holds (time filters and lifecycle need them)
+    cache_dir: Optional[str] = None  # --cache-snapshots: reuse the destination's snapshot lists
 
 
 @dataclass
@@ -78,22 +67,6 @@ class PairReport:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-def list_inventory(runner: Runner, side: Side, user_props: Sequence[str] = (), detail: bool = False,
-                   recursive: bool = True) -> Optional[Inventory]:
-    """A tree's datasets and versions in two zfs calls (None if the root does not exist).
-
-    `detail` adds creation times and hold counts, which make the snapshot listing 3-4x slower.
-    """
-    try:
-        out = runner.run(side.host, zfs.list_datasets(side.root, user_props, recursive), classify=zfs.classify_error)
-    except DatasetNotFound:
-        return None
-    datasets = zfs.parse_datasets(out, user_props)
-    versions = zfs.parse_versions(
-        runner.run(side.host, zfs.list_versions(side.root, detail, recursive), classify=zfs.classify_error), detail)
-    return Inventory(datasets, versions)
 
 
 class PairReplication:
@@ -134,7 +107,10 @@ class PairReplication:
         if self.config.properties.needs_source_properties:
             out = self.runner.run(self.src.host, zfs.get_properties(self.src.root), classify=zfs.classify_error)
             self._src_props = zfs.parse_properties(out)
-        dst_inventory = list_inventory(self.runner, self.dst, detail=self.config.version_details)
+        if self.config.cache_dir and not self.config.version_details:
+            dst_inventory = list_inventory_cached(self.runner, self.dst, self.config.cache_dir)
+        else:
+            dst_inventory = list_inventory(self.runner, self.dst, detail=self.config.version_details)
         self._dst_inventory = dst_inventory or Inventory.empty()
         self._present.update(self._dst_inventory.datasets)
         user_props = {d.name: d.user_props for d in src_inventory.datasets.values()}
@@ -273,7 +249,7 @@ class PairReplication:
                 plan.dst,
                 len(plan.destroy),
             )
-            for batch in _batches([v.name for v in plan.destroy]):
+            for batch in zfs.argument_batches([v.name for v in plan.destroy]):
                 self.runner.run(
                     dst_host,
                     zfs.destroy_snapshots(plan.dst, batch),
@@ -341,16 +317,3 @@ def _count_sent(plan: DatasetPlan, history: Sequence[Version]) -> int:
         else:
             sent += sum(1 for s in history if step.base.createtxg < s.createtxg <= step.target.createtxg)
     return sent
-
-
-def _batches(names: Sequence[str], limit: int = 100_000) -> list[list[str]]:
-    """Split snapshot names into comma lists whose argument stays below `limit` characters."""
-    batches: list[list[str]] = [[]]
-    size = 0
-    for name in names:
-        if batches[-1] and size + len(name) + 1 > limit:
-            batches.append([])
-            size = 0
-        batches[-1].append(name)
-        size += len(name) + 1
-    return [b for b in batches if b]

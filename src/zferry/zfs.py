@@ -35,6 +35,24 @@ def list_versions(root: str, detail: bool = False, recursive: bool = True) -> li
     return [ZFS, "list", "-H", "-p", "-t", "snapshot,bookmark", "-o", columns, *depth, root]
 
 
+def argument_batches(words: Sequence[str], limit: int = 100_000) -> list[list[str]]:
+    """Split words into groups whose joined length stays under `limit` (argv size limits)."""
+    batches: list[list[str]] = [[]]
+    size = 0
+    for word in words:
+        if batches[-1] and size + len(word) + 1 > limit:
+            batches.append([])
+            size = 0
+        batches[-1].append(word)
+        size += len(word) + 1
+    return [b for b in batches if b]
+
+
+def list_versions_of(datasets: Sequence[str]) -> list[str]:
+    """The snapshots of some datasets (not of their children) in one call, fast-path columns only."""
+    return [ZFS, "list", "-H", "-p", "-t", "snapshot", "-o", ",".join(VERSION_COLUMNS), "-d", "1", *datasets]
+
+
 def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dataset]:
     datasets: dict[str, Dataset] = {}
     width = len(DATASET_COLUMNS) + len(user_props)

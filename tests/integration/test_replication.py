@@ -286,3 +286,28 @@ def test_invalid_names_are_rejected_before_anything_runs(vm: Vm, bad: str) -> No
     assert result.returncode == 2
     assert "invalid" in result.output
     assert vm.sh("cat /tmp/zfs-calls 2>/dev/null || true") == ""
+
+
+def test_cached_destination_listing_skips_unchanged_datasets(vm: Vm, roots: tuple[str, str]) -> None:
+    """--cache-snapshots: a no-op run lists only the destination's datasets (snapshots_changed), and
+    a snapshot made on the destination behind zferry's back is still seen."""
+    src, dst = roots
+    make(vm, src, ["a", "b", "c"], ["s1"])
+    cache = f"/tmp/cache-{src.replace('/', '_')}"
+    vm.zferry("-r", "--cache-snapshots", "--cache-dir", cache, src, dst)
+    vm.sh("sleep 2.5")
+    vm.zferry("-r", "--cache-snapshots", "--cache-dir", cache, src, dst)  # fills the cache
+    vm.sh("""
+        mkdir -p /opt/zfs-count
+        printf '#!/bin/sh\\necho "$*" >> /tmp/zfs-calls\\nexec /usr/sbin/zfs "$@"\\n' > /opt/zfs-count/zfs
+        chmod +x /opt/zfs-count/zfs; rm -f /tmp/zfs-calls
+    """)
+    vm.zferry("-r", "--cache-snapshots", "--cache-dir", cache, src, dst, env="PATH=/opt/zfs-count:$PATH")
+    calls = vm.sh("cat /tmp/zfs-calls").splitlines()
+    dst_calls = [c for c in calls if c.endswith(f" {dst}") or f" {dst}/" in c]
+    assert len(dst_calls) == 1 and "snapshots_changed" in dst_calls[0], calls
+    vm.sh(f"zfs snapshot {dst}/b@behind_our_back; zfs snapshot -r {src}@s2")
+    result = vm.zferry("-r", "--skip-on-error", "dataset", "--cache-snapshots", "--cache-dir", cache, src, dst,
+                       check=False)
+    assert result.returncode == 1 and "@behind_our_back" in result.output
+    assert "/a@s2" in vm.snapshot_guids(dst) and "/b@s2" not in vm.snapshot_guids(dst)

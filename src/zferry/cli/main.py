@@ -174,6 +174,8 @@ def run(argv: Sequence[str]) -> int:
     times_filter = any(g.times_and_ranks for g in config.snapshots.groups)
     if lifecycle.create is not None or lifecycle.deletes_on_dst or times_filter:
         config = dataclasses.replace(config, version_details=True)  # creation times and holds are needed
+    if lifecycle.cache_dir:
+        config = dataclasses.replace(config, cache_dir=lifecycle.cache_dir)
     check_dummy_pairs(pairs, lifecycle)
     ssh = build_ssh_settings(args)
     if config.dryrun:

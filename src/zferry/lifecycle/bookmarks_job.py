@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from zferry import zfs
 from zferry.errors import CommandError
 from zferry.exec.runner import Runner
+from zferry.inventory import Side
 from zferry.lifecycle.periods import parse_period
 from zferry.model import Version
 from zferry.plan.replication import DatasetPlan
-from zferry.replicate import Side
 
 log = logging.getLogger("zferry")
 

@@ -19,11 +19,11 @@ from typing import Optional
 
 from zferry import zfs
 from zferry.exec.runner import Runner
+from zferry.inventory import Side
 from zferry.lifecycle.config import CreateConfig
 from zferry.lifecycle.plan import PlanEntry, due_snapshot_names
 from zferry.model import Inventory, Version
 from zferry.observe.snapshot_cache import SnapshotCache, latest_by_key
-from zferry.replicate import Side
 from zferry.select.datasets import DatasetFilter
 
 log = logging.getLogger("zferry")

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 from zferry import zfs
 from zferry.exec.runner import Runner
+from zferry.inventory import Side
 from zferry.lifecycle.dataset_deletion import empty_tops, orphan_tops, without_subtrees
 from zferry.model import Inventory
-from zferry.replicate import ReplicationConfig, Side
+from zferry.replicate import ReplicationConfig
 
 log = logging.getLogger("zferry")
 

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from zferry.errors import ZferryError
 from zferry.exec.runner import Runner
+from zferry.inventory import Side, list_inventory
 from zferry.lifecycle.bookmarks_job import Bookmarker
 from zferry.lifecycle.config import LifecycleConfig
 from zferry.lifecycle.create_job import create_snapshots
@@ -22,7 +23,7 @@ from zferry.lifecycle.orphans_job import delete_empty, delete_orphans
 from zferry.lifecycle.prune_job import prune, without_versions
 from zferry.model import Inventory
 from zferry.observe.snapshot_cache import SnapshotCache
-from zferry.replicate import PairReplication, PairReport, ReplicationConfig, Side, list_inventory
+from zferry.replicate import PairReplication, PairReport, ReplicationConfig
 
 log = logging.getLogger("zferry")
 

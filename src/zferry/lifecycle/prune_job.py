@@ -17,11 +17,12 @@ from typing import Optional
 
 from zferry import zfs
 from zferry.exec.runner import Runner
+from zferry.inventory import Side
 from zferry.lifecycle.config import LifecycleConfig
 from zferry.lifecycle.retention import destroy_arguments, snapshots_to_delete
 from zferry.model import Inventory, Version
 from zferry.plan.replication import latest_common
-from zferry.replicate import ReplicationConfig, Side
+from zferry.replicate import ReplicationConfig
 from zferry.schedule import run_tree
 
 log = logging.getLogger("zferry")

@@ -1,0 +1,73 @@
+"""`--cache-snapshots` for replication: each dataset's snapshot list, valid while its
+`snapshots_changed` property (OpenZFS >= 2.2) keeps the value it had when we listed it.
+
+Listing the snapshots of received, unmounted datasets is the slow part of a run where nothing
+is due (ZFS loads each dataset to walk its snapshots); the dataset listing that carries
+`snapshots_changed` is cheap. `snapshots_changed` counts whole seconds, so a snapshot taken in
+the same second as our listing would leave it unchanged: an entry is kept only if the listing
+started at least two seconds (plus the clock uncertainty of a remote host) after the change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Optional
+
+from zferry.model import Version
+
+log = logging.getLogger("zferry")
+SAFETY_SECONDS = 2.0
+
+
+class VersionCache:
+    """The cached snapshot lists of one host and root dataset, in one JSON file."""
+
+    def __init__(self, directory: str, host: str, root: str) -> None:
+        key = f"{host}:{root}".replace("/", "%2F")
+        self.path = os.path.join(directory, f"versions-{key}.json")
+        self._entries: dict[str, tuple[int, list[list[object]]]] = {}
+        self._dirty = False
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                raw = json.load(handle)
+            self._entries = {k: (int(v[0]), list(v[1])) for k, v in raw.items()}
+        except (OSError, ValueError, TypeError, IndexError):
+            self._entries = {}  # no cache yet, or unreadable: it only costs speed
+
+    def lookup(self, dataset: str, changed: Optional[int]) -> Optional[tuple[Version, ...]]:
+        """The cached snapshots of `dataset` if its snapshots_changed is still `changed`."""
+        entry = self._entries.get(dataset)
+        if entry is None or changed is None or entry[0] != changed:
+            return None
+        return tuple(Version(dataset, str(n), int(g), int(t), 0) for n, g, t in entry[1])  # type: ignore[call-overload]
+
+    def store(self, dataset: str, changed: Optional[int], versions: Sequence[Version], listed_at: float,
+              clock_error: float) -> None:
+        """Remember `versions` if the listing (`listed_at`, host clock) was safely after the change."""
+        if changed is None or listed_at - changed < SAFETY_SECONDS + clock_error:
+            self.forget(dataset)
+            return
+        self._entries[dataset] = (changed, [[v.name, v.guid, v.createtxg] for v in versions if not v.is_bookmark])
+        self._dirty = True
+
+    def forget(self, dataset: str) -> None:
+        if self._entries.pop(dataset, None) is not None:
+            self._dirty = True
+
+    def save(self) -> None:
+        """Write the file atomically; a failure is logged and only costs speed next time."""
+        if not self._dirty:
+            return
+        try:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".versions-")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(self._entries, handle)
+            os.replace(tmp, self.path)
+            self._dirty = False
+        except OSError as error:
+            log.warning("cannot write the snapshot cache %s: %s", self.path, error)

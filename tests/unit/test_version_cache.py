@@ -1,0 +1,40 @@
+"""The destination snapshot-list cache: valid only while snapshots_changed holds and safely after it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.unit.fixtures import history
+from zferry.exec.probe import parse_probe
+from zferry.observe.version_cache import VersionCache
+
+
+def test_hit_only_while_snapshots_changed_holds(tmp_path: Path) -> None:
+    cache = VersionCache(str(tmp_path), "host", "pool/root")
+    snaps = history("a b c", dataset="pool/root/x")
+    cache.store("pool/root/x", 1000, snaps, listed_at=1010, clock_error=0)
+    cache.save()
+    again = VersionCache(str(tmp_path), "host", "pool/root")
+    hit = again.lookup("pool/root/x", 1000)
+    assert hit is not None and [(v.name, v.guid, v.createtxg) for v in hit] == [(v.name, v.guid, v.createtxg) for v in snaps]
+    assert again.lookup("pool/root/x", 1001) is None  # a snapshot came or went
+    assert again.lookup("pool/root/x", None) is None  # no snapshots_changed: never trust the cache
+    assert VersionCache(str(tmp_path), "otherhost", "pool/root").lookup("pool/root/x", 1000) is None
+
+
+def test_not_stored_when_listed_in_the_same_seconds_as_the_change(tmp_path: Path) -> None:
+    cache = VersionCache(str(tmp_path), "h", "p")
+    cache.store("p/x", 1000, history("a"), listed_at=1001.5, clock_error=0)
+    assert cache.lookup("p/x", 1000) is None
+    cache.store("p/x", 1000, history("a"), listed_at=1004, clock_error=3)  # remote clock too uncertain
+    assert cache.lookup("p/x", 1000) is None
+
+
+def test_unreadable_cache_file_is_a_miss(tmp_path: Path) -> None:
+    (tmp_path / "versions-h:p.json").write_text("{not json")
+    assert VersionCache(str(tmp_path), "h", "p").lookup("p", 1) is None
+
+
+def test_probe_learns_the_remote_clock() -> None:
+    caps = parse_probe("uid=0 now=2000\nzstd\n", started=1000.0, ended=1002.0)
+    assert caps.clock_offset == 999.0 and caps.clock_error == 2.0 and caps.has("zstd")
