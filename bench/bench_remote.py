@@ -46,7 +46,7 @@ def setup(size_mib: int) -> None:
         done
         zfs create rsrc/random; zfs create rsrc/text
         dd if=/dev/urandom of=/rsrc/random/f bs=1M count={size_mib} status=none
-        { yes 'zferry compresses streams that cross the network, 0123456789' || true; } | head -c {size_mib}M > /rsrc/text/f
+        {{ yes 'zferry compresses streams that cross the network, 0123456789' || true; }} | head -c {size_mib}M > /rsrc/text/f
         zfs snapshot rsrc/random@s1; zfs snapshot rsrc/text@s1; zpool sync
         [ -f /root/.ssh/id_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519
         grep -qF "$(cat /root/.ssh/id_ed25519.pub)" /root/.ssh/authorized_keys || cat /root/.ssh/id_ed25519.pub >> /root/.ssh/authorized_keys
