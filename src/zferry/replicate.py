@@ -306,7 +306,7 @@ class PairReplication:
                 total = zfs.parse_size_estimate(out)
             except CommandError:
                 pass
-        return Progress(dst_name, total)
+        return Progress(dst_name, total, quiet_seconds=stream.progress_interval * 0.9)
 
 
 def _count_sent(plan: DatasetPlan, history: Sequence[Version]) -> int:

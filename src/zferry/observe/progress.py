@@ -41,19 +41,24 @@ class Progress:
     """
 
     def __init__(self, label: str, total: Optional[int], stream: TextIO = sys.stderr,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, quiet_seconds: float = 0.0) -> None:
         self.label = label
         self.total = total
         self.stream = stream
         self.clock = clock
         self.started = clock()
         self.tty = stream.isatty()
+        # In logs, a transfer shorter than one interval gets no progress line (pv's final count
+        # would otherwise add a line per small transfer).
+        self.quiet_seconds = 0.0 if self.tty else quiet_seconds
         self._lock = threading.Lock()
         self.last = 0
 
     def update(self, done: int) -> None:
         with self._lock:
             self.last = done
+            if self.clock() - self.started < self.quiet_seconds:
+                return
             line = format_status(self.label, done, self.total, self.clock() - self.started)
             if self.tty:
                 self.stream.write(f"\r\033[K{line}")
