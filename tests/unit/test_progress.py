@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import logging
 
-import pytest
-
 from zferry.observe.progress import Progress, format_status, human_bytes
 
 
@@ -31,13 +29,29 @@ def test_terminal_line_is_redrawn_in_place() -> None:
     assert out.getvalue().startswith("\r\033[K") and "50%" in out.getvalue() and out.getvalue().endswith("\n")
 
 
-def test_logs_only_report_transfers_longer_than_an_interval(caplog: pytest.LogCaptureFixture) -> None:
-    now = [0.0]
-    progress = Progress("dst", None, io.StringIO(), clock=lambda: now[0], quiet_seconds=27)
-    caplog.set_level(logging.INFO, logger="zferry")
-    now[0] = 2.0
-    progress.update(10)
-    assert not caplog.records
-    now[0] = 30.0
-    progress.update(10 << 20)
-    assert [r.getMessage() for r in caplog.records] == ["dst: 10.0 MiB, 341.3 KiB/s"]  # 10 MiB in 30 s
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_logs_only_report_transfers_longer_than_an_interval() -> None:
+    logger, collect = logging.getLogger("zferry"), Collect()
+    logger.addHandler(collect)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        now = [0.0]
+        progress = Progress("dst", None, io.StringIO(), clock=lambda: now[0], quiet_seconds=27)
+        now[0] = 2.0
+        progress.update(10)
+        assert collect.messages == []
+        now[0] = 30.0
+        progress.update(10 << 20)
+        assert collect.messages == ["dst: 10.0 MiB, 341.3 KiB/s"]  # 10 MiB in 30 s
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)
