@@ -35,6 +35,8 @@ class CommandError(ZferryError):
         self.argv = argv or []
         self.returncode = returncode
         self.stderr = stderr
+        # ssh itself failed (status 255 from a remote command): the connection, not the command.
+        self.transport_failure = False
 
 
 class DatasetNotFound(CommandError):

@@ -22,7 +22,7 @@ from zferry.model import Dataset, Inventory, Version
 from zferry.observe.progress import Progress
 from zferry.plan.properties import PropertyRules
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, plan_dataset
-from zferry.retry import RetryPolicy, call_with_retries
+from zferry.retry import RetryPolicy, call_with_retries, is_transient
 from zferry.schedule import run_tree
 from zferry.select.datasets import DatasetFilter
 from zferry.select.snapshots import SnapshotFilter
@@ -144,8 +144,10 @@ class PairReplication:
 
     def _replicate(self, src_name: str, dst_name: str) -> int:
         dst_dataset = self._dst_inventory.datasets.get(dst_name)
+        resumed = 0
         if dst_dataset is not None and dst_dataset.resume_token and self.config.resume:
-            dst_dataset = self._resume(src_name, dst_dataset)
+            dst_dataset, completed = self._resume(src_name, dst_dataset)
+            resumed = int(completed)  # a resumed stream completes one snapshot
         self._check_encryption(src_name)
         src_versions = self._src_inventory.versions.get(src_name, ())
         src_snapshots = [v for v in src_versions if not v.is_bookmark]
@@ -167,7 +169,7 @@ class PairReplication:
             log.log(VERBOSE, "%s: has no snapshots, nothing to send", src_name)
         if outcome.is_noop:
             log.log(VERBOSE, "%s: up to date with %s", src_name, dst_name)
-            return 0
+            return resumed
         if dst_dataset is None:
             self._ensure_parent(dst_name)
         self._execute(outcome)
@@ -175,7 +177,7 @@ class PairReplication:
             self.on_sent(outcome, src_versions)
         with self._lock:
             self._present.add(dst_name)
-        return _count_sent(outcome, src_snapshots)
+        return resumed + _count_sent(outcome, src_snapshots)
 
     def _check_encryption(self, src_name: str) -> None:
         dataset = self._src_inventory.datasets.get(src_name)
@@ -190,8 +192,12 @@ class PairReplication:
         with self._lock:
             return self._dst_inventory.snapshots(dst_name)
 
-    def _resume(self, src_name: str, dst_dataset: Dataset) -> Optional[Dataset]:
-        """Finish an interrupted receive; if its token no longer applies, discard the partial state."""
+    def _resume(self, src_name: str, dst_dataset: Dataset) -> tuple[Optional[Dataset], bool]:
+        """Finish an interrupted receive; if its token no longer applies, discard the partial state.
+
+        Returns the destination dataset as it is now, and whether the resumed stream completed.
+        A transient error (the network again) keeps the partial state for the next attempt.
+        """
         assert dst_dataset.resume_token is not None
         log.info("%s: resuming an interrupted transfer into %s", src_name, dst_dataset.name)
         try:
@@ -203,7 +209,7 @@ class PairReplication:
                 full=False,
             )
         except CommandError as error:
-            if self.config.dryrun:
+            if self.config.dryrun or is_transient(error):
                 raise
             log.warning(
                 "%s: cannot resume (%s); discarding the partial receive and starting over",
@@ -213,7 +219,8 @@ class PairReplication:
             self.runner.run(
                 self.dst.host, zfs.receive_abort(dst_dataset.name), changes=True, classify=zfs.classify_error
             )
-        return self._relist_dst(dst_dataset.name)
+            return self._relist_dst(dst_dataset.name), False
+        return self._relist_dst(dst_dataset.name), True
 
     def _relist_dst(self, dst_name: str) -> Optional[Dataset]:
         fresh = list_inventory(self.runner, Side(self.dst.host, dst_name), recursive=False)

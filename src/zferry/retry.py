@@ -35,10 +35,10 @@ class RetryPolicy:
 
 
 def is_transient(error: BaseException) -> bool:
-    """ssh's own failure (exit 255) or an error text that says the connection broke."""
+    """ssh's own failure (exit 255 of a remote command) or an error text that says the connection broke."""
     if not isinstance(error, CommandError):
         return False
-    return error.returncode == 255 or bool(_TRANSIENT.search(f"{error.stderr} {error}"))
+    return error.transport_failure or bool(_TRANSIENT.search(f"{error.stderr} {error}"))
 
 
 def backoff(attempt: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:

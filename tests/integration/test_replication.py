@@ -311,3 +311,24 @@ def test_cached_destination_listing_skips_unchanged_datasets(vm: Vm, roots: tupl
                        check=False)
     assert result.returncode == 1 and "@behind_our_back" in result.output
     assert "/a@s2" in vm.snapshot_guids(dst) and "/b@s2" not in vm.snapshot_guids(dst)
+
+
+def test_full_destination_pool_loses_nothing_and_the_rerun_resumes(vm: Vm, roots: tuple[str, str]) -> None:
+    """Out of space mid-receive: a clear error, source and destination intact; after space is freed
+    the next run resumes the partial receive and converges."""
+    src, _ = roots
+    tiny = f"tiny{src.rsplit('x', 1)[-1]}{abs(hash(src)) % 10000}"
+    make(vm, src, [], ["s1"], mib=48)
+    vm.sh(f"""
+        truncate -s 256M /pools/{tiny}.img; zpool create -O compression=off {tiny} /pools/{tiny}.img
+        zfs create {tiny}/filler; head -c 95M /dev/urandom > /{tiny}/filler/f; zpool sync {tiny}
+    """)
+    try:
+        full = vm.zferry("--no-progress", src, f"{tiny}/copy", check=False)
+        assert full.returncode == 1 and "out of space" in full.output and "free space and rerun" in full.output
+        assert list(vm.snapshot_guids(src)) == ["@s1"]
+        vm.sh(f"zfs destroy -r {tiny}/filler")
+        vm.zferry("--no-progress", src, f"{tiny}/copy")
+        assert vm.snapshot_guids(f"{tiny}/copy") == vm.snapshot_guids(src)
+    finally:
+        vm.sh(f"zpool destroy {tiny}; rm -f /pools/{tiny}.img")

@@ -8,6 +8,8 @@ from zferry.errors import CommandError
 from zferry.retry import RetryPolicy, backoff, call_with_retries, is_transient
 
 DROPPED = CommandError("ssh failed", ["ssh"], 255, "Connection reset by peer")
+LOST = CommandError("zfs receive failed", ["zfs", "receive"], 255, "")
+LOST.transport_failure = True
 PERMANENT = CommandError("zfs receive failed", ["zfs"], 1, "destination has been modified")
 
 
@@ -57,3 +59,5 @@ def test_classification() -> None:
     assert is_transient(CommandError("x", [], 1, "cannot receive: failed to read from stream"))
     assert not is_transient(ValueError("x"))
     assert not is_transient(PERMANENT)
+    assert is_transient(LOST)
+    assert not is_transient(CommandError("zfs send failed", ["zfs", "send", "-t", "x"], 255, "used in the initial send no longer exists"))

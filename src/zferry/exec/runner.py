@@ -100,7 +100,9 @@ class Runner:
         finally:
             self._forget(proc)
         if proc.returncode != 0:
-            raise classify(list(argv), proc.returncode, err.decode(errors="replace"))
+            error = classify(list(argv), proc.returncode, err.decode(errors="replace"))
+            error.transport_failure = proc.returncode == 255 and not host.is_local
+            raise error
         return out.decode(errors="replace")
 
     # -- pipelines ----------------------------------------------------------------------------
@@ -289,6 +291,7 @@ def _pipeline_error(
     lost = [r for r in failed if r.returncode == 255 and r.label != "local"]
     primary = (lost or [r for r in failed if not collateral(r)] or failed)[0]
     error = classify(primary.argv, primary.returncode, primary.stderr)
+    error.transport_failure = bool(lost)
     details = "; ".join(f"[{r.label}] {shlex.join(r.argv)} -> exit {r.returncode}" for r in results)
     error.args = (f"{error.args[0]} (pipeline: {details})",)
     return error
