@@ -6,7 +6,7 @@ Nothing here runs a process. Callers pass the argv to an executor (`zferry.exec`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -48,20 +48,26 @@ def argument_batches(words: Sequence[str], limit: int = 100_000) -> list[list[st
     return [b for b in batches if b]
 
 
-def list_versions_of(datasets: Sequence[str]) -> list[str]:
-    """The snapshots of some datasets (not of their children) in one call, fast-path columns only."""
-    return [ZFS, "list", "-H", "-p", "-t", "snapshot", "-o", ",".join(VERSION_COLUMNS), "-d", "1", *datasets]
+def list_versions_of(datasets: Sequence[str], detail: bool = False) -> list[str]:
+    """The snapshots of some datasets (not of their children) in one call."""
+    columns = ",".join(VERSION_COLUMNS + (VERSION_DETAIL_COLUMNS if detail else ()))
+    return [ZFS, "list", "-H", "-p", "-t", "snapshot", "-o", columns, "-d", "1", *datasets]
 
 
-def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dataset]:
-    datasets: dict[str, Dataset] = {}
-    width = len(DATASET_COLUMNS) + len(user_props)
+def _rows(output: str, width: int) -> Iterator[list[str]]:
+    """The tab-separated fields of each non-empty line; any other width means we misread zfs."""
     for line in output.splitlines():
         if not line:
             continue
         fields = line.split("\t")
         if len(fields) != width:
             raise CommandError(f"unexpected zfs list output line: {line!r}")
+        yield fields
+
+
+def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dataset]:
+    datasets: dict[str, Dataset] = {}
+    for fields in _rows(output, len(DATASET_COLUMNS) + len(user_props)):
         name, kind, guid, referenced, token, encryption = fields[: len(DATASET_COLUMNS)]
         datasets[name] = Dataset(
             name=name,
@@ -79,12 +85,7 @@ def parse_versions(output: str, detail: bool = False) -> dict[str, tuple[Version
     """`list_versions` output: dataset -> its snapshots and bookmarks, oldest first by createtxg."""
     width = len(VERSION_COLUMNS) + (len(VERSION_DETAIL_COLUMNS) if detail else 0)
     versions: dict[str, list[Version]] = {}
-    for line in output.splitlines():
-        if not line:
-            continue
-        fields = line.split("\t")
-        if len(fields) != width:
-            raise CommandError(f"unexpected zfs list output line: {line!r}")
+    for fields in _rows(output, width):
         name, guid, createtxg = fields[:3]
         creation, refs = (fields[3], fields[4]) if detail else ("0", "0")
         bookmark = "#" in name
@@ -226,39 +227,10 @@ def parse_snapshots_changed(
 ) -> dict[str, tuple[Optional[int], dict[str, str]]]:
     """`list_snapshots_changed` output: name -> (snapshots_changed or None if unknown, user props)."""
     result: dict[str, tuple[Optional[int], dict[str, str]]] = {}
-    for line in output.splitlines():
-        if not line:
-            continue
-        fields = line.split("\t")
-        if len(fields) != 2 + len(user_props):
-            raise CommandError(f"unexpected zfs list output line: {line!r}")
+    for fields in _rows(output, 2 + len(user_props)):
         changed = int(fields[1]) if fields[1].isdigit() else None
         result[fields[0]] = (changed, dict(zip(user_props, fields[2:])))
     return result
-
-
-SNAPSHOT_COLUMNS = ("name", "guid", "createtxg", "creation", "userrefs")
-
-
-def list_snapshots(datasets: Sequence[str]) -> list[str]:
-    """The snapshots of some datasets (not of their descendants) in one call."""
-    return [ZFS, "list", "-H", "-p", "-t", "snapshot", "-o", ",".join(SNAPSHOT_COLUMNS), "-d", "1", *datasets]
-
-
-def parse_snapshots(output: str) -> dict[str, tuple[Version, ...]]:
-    """`list_snapshots` output: dataset -> its snapshots, oldest first by createtxg."""
-    versions: dict[str, list[Version]] = {}
-    for line in output.splitlines():
-        if not line:
-            continue
-        fields = line.split("\t")
-        if len(fields) != len(SNAPSHOT_COLUMNS):
-            raise CommandError(f"unexpected zfs list output line: {line!r}")
-        name, guid, createtxg, creation, refs = fields
-        dataset, _, short = name.partition("@")
-        version = Version(dataset, short, int(guid), int(createtxg), int(creation), False, _int_or_zero(refs))
-        versions.setdefault(dataset, []).append(version)
-    return {ds: tuple(sorted(vs, key=lambda v: v.createtxg)) for ds, vs in versions.items()}
 
 
 def create_parents(dataset: str) -> list[str]:

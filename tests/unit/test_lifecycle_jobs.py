@@ -14,7 +14,7 @@ from zferry.cli.options import build_parser
 from zferry.errors import UsageError
 from zferry.lifecycle.bookmarks_job import bookmark_candidates
 from zferry.lifecycle.config import CreateConfig, LifecycleConfig
-from zferry.lifecycle.create_job import batches, due_by_name, entry_keys
+from zferry.lifecycle.create_job import due_by_name, entry_keys
 from zferry.lifecycle.dataset_deletion import empty_tops, orphan_tops, removable_tops, without_subtrees
 from zferry.lifecycle.plan import parse_plan
 from zferry.lifecycle.prune_job import protected_guids, prune_dataset_versions, without_versions
@@ -23,6 +23,7 @@ from zferry.observe.snapshot_cache import SnapshotCache, latest_by_key
 from zferry.plan.replication import DatasetPlan
 from zferry.plan.steps import SendStep
 from zferry.replicate import ReplicationConfig
+from zferry.zfs import argument_batches as batches
 
 NOW = 1_700_000_000 + 3600 * 10
 

@@ -59,23 +59,10 @@ def due_by_name(existing: Mapping[str, Sequence[Version]], now: float, create: C
     return by_name
 
 
-def batches(words: Sequence[str], limit: int = MAX_ARGV_CHARS) -> list[list[str]]:
-    """Split `words` into lists whose total length stays below `limit` (each holds at least one)."""
-    out: list[list[str]] = []
-    size = 0
-    for word in words:
-        if not out or size + len(word) + 1 > limit:
-            out.append([])
-            size = 0
-        out[-1].append(word)
-        size += len(word) + 1
-    return out
-
-
 def take_snapshots(runner: Runner, side: Side, by_name: Mapping[str, Sequence[str]]) -> None:
     """One `zfs snapshot` per name for all its datasets (split only when the argv gets too long)."""
     for name, datasets in by_name.items():
-        parts = batches([f"{d}@{name}" for d in datasets])
+        parts = zfs.argument_batches([f"{d}@{name}" for d in datasets], MAX_ARGV_CHARS)
         if len(parts) > 1:
             log.warning("%s: @%s on %d datasets needs %d zfs snapshot calls; they are not atomic together",
                         side, name, len(datasets), len(parts))
@@ -147,9 +134,10 @@ def _existing_via_cache(
         )
     result.cache_hits, result.cache_misses = len(selected) - len(misses), len(misses)
     log.log(15, "%s: snapshot cache: %d hit(s), %d miss(es)", side, result.cache_hits, result.cache_misses)
-    for part in batches(misses):
+    for part in zfs.argument_batches(misses, MAX_ARGV_CHARS):
         listed_at = time.time()
-        snapshots = zfs.parse_snapshots(runner.run(side.host, zfs.list_snapshots(part), classify=zfs.classify_error))
+        out = runner.run(side.host, zfs.list_versions_of(part, detail=True), classify=zfs.classify_error)
+        snapshots = zfs.parse_versions(out, detail=True)
         for dataset in part:
             existing[dataset] = snapshots.get(dataset, ())
             cache.store(dataset, listed[dataset][0], latest_by_key(existing[dataset], keys), listed_at)
