@@ -55,6 +55,7 @@ def test_hosts_share_one_control_socket_folder_that_close_removes() -> None:
     ["--ssh-dst-port", "99999", "a/b", "h:c/d"],
     ["--ssh-cipher", "aes;id", "a/b", "h:c/d"],
     ["--ssh-program", "ssh -o x", "a/b", "h:c/d"],
+    ["--sudo-program", "sudo;id", "a/b", "h:c/d"],
     ["--bwlimit", "fast", "a/b", "h:c/d"],
     ["--preserve-properties", "mount point", "a/b", "h:c/d"],
     ["--zfs-recv-o-targets", "sometimes", "a/b", "h:c/d"],

@@ -21,6 +21,7 @@ from zferry.cli.ssh_options import (
     build_ssh_settings,
     build_stream_options,
     child_environment,
+    program_name,
 )
 from zferry.endpoints import Connector
 from zferry.errors import EXIT_ERROR, EXIT_OK, Interrupted, LockedError, UsageError, ZferryError
@@ -178,6 +179,7 @@ def run(argv: Sequence[str]) -> int:
         config = dataclasses.replace(config, cache_dir=lifecycle.cache_dir)
     check_dummy_pairs(pairs, lifecycle)
     ssh = build_ssh_settings(args)
+    sudo = program_name(args.sudo_program, "--sudo-program") or "sudo"
     if config.dryrun:
         log.info("dry run: nothing will be changed")
     runner = Runner(dry_run=config.dryrun is not None, env=child_environment(args), timeout=args.timeout)
@@ -186,7 +188,7 @@ def run(argv: Sequence[str]) -> int:
     connections = SshConnections(ssh)
     try:
         with JobLock([str(w) for w in argv], args.lock_dir):
-            connector = Connector(runner, connections, not args.no_privilege_elevation, args.sudo_program)
+            connector = Connector(runner, connections, not args.no_privilege_elevation, sudo)
             for src, dst in pairs:
                 src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
                 dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)

@@ -97,7 +97,8 @@ def _side(args: argparse.Namespace, side: str) -> SshSide:
     )
 
 
-def _program(value: str, option: str) -> Optional[str]:
+def program_name(value: str, option: str) -> Optional[str]:
+    """A program name or path given in an option; `-` means none."""
     if value == "-":
         return None
     if not _PROGRAM.fullmatch(value) or value.startswith("-"):
@@ -112,7 +113,7 @@ def build_ssh_settings(args: argparse.Namespace) -> SshSettings:
     if args.ssh_control_persist_secs < 1:
         raise UsageError("--ssh-control-persist-secs must be at least 1")
     return SshSettings(
-        program=_program(args.ssh_program, "--ssh-program") or "ssh",
+        program=program_name(args.ssh_program, "--ssh-program") or "ssh",
         cipher=cipher,
         control_persist_secs=args.ssh_control_persist_secs,
         src=_side(args, "src"),
@@ -130,11 +131,11 @@ def build_stream_options(args: argparse.Namespace, interactive: bool) -> StreamO
         raise UsageError(f"--mbuffer-size: {args.mbuffer_size!r} should be a size such as 128M")
     interval = args.progress_interval or (1 if interactive else 30)
     return StreamOptions(
-        compression=_program(args.compression_program, "--compression-program"),
+        compression=program_name(args.compression_program, "--compression-program"),
         compression_level=level,
-        mbuffer=_program(args.mbuffer_program, "--mbuffer-program"),
+        mbuffer=program_name(args.mbuffer_program, "--mbuffer-program"),
         mbuffer_size=args.mbuffer_size,
-        pv=_program(args.pv_program, "--pv-program"),
+        pv=program_name(args.pv_program, "--pv-program"),
         bwlimit=args.bwlimit,
         progress_interval=0 if args.no_progress or args.quiet else interval,
         estimate_size=interactive,
