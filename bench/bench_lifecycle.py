@@ -40,7 +40,7 @@ from zferry.lifecycle.config import CreateConfig
 from zferry.lifecycle.create_job import create_snapshots
 from zferry.lifecycle.plan import parse_plan
 from zferry.observe.snapshot_cache import SnapshotCache
-from zferry.replicate import Side, list_inventory
+from zferry.inventory import Side, list_inventory
 from zferry.select.datasets import DatasetFilter
 
 class Counting(Runner):
@@ -57,7 +57,7 @@ for label, cached in (("cached (hit)", True), ("uncached", False)):
     for _ in range(10):
         start = time.perf_counter()
         cache = SnapshotCache("{CACHE_DIR}", LOCAL.label, side.root) if cached else None
-        inventory = None if cached else list_inventory(runner, side)
+        inventory = None if cached else list_inventory(runner, side, detail=True)
         result = create_snapshots(runner, side, create, DatasetFilter(), False, inventory, cache)
         times.append(time.perf_counter() - start)
         assert not result.created, result.created

@@ -51,7 +51,7 @@ def list_inventory(runner: Runner, side: Side, user_props: Sequence[str] = (), d
     datasets = zfs.parse_datasets(out, user_props)
     versions = zfs.parse_versions(
         runner.run(side.host, zfs.list_versions(side.root, detail, recursive), classify=zfs.classify_error), detail)
-    return Inventory(datasets, versions)
+    return Inventory(datasets, versions, detail)
 
 
 def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optional[Inventory]:

@@ -87,6 +87,7 @@ class Inventory:
 
     datasets: dict[str, Dataset]
     versions: dict[str, tuple[Version, ...]]
+    detailed: bool = False  # versions carry creation times and hold counts (else those are 0)
 
     def snapshots(self, dataset: str) -> tuple[Version, ...]:
         return tuple(v for v in self.versions.get(dataset, ()) if not v.is_bookmark)

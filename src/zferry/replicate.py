@@ -223,7 +223,8 @@ class PairReplication:
         return self._relist_dst(dst_dataset.name), True
 
     def _relist_dst(self, dst_name: str) -> Optional[Dataset]:
-        fresh = list_inventory(self.runner, Side(self.dst.host, dst_name), recursive=False)
+        fresh = list_inventory(self.runner, Side(self.dst.host, dst_name), detail=self._dst_inventory.detailed,
+                               recursive=False)
         if fresh is None:
             return None
         with self._lock:
@@ -233,7 +234,7 @@ class PairReplication:
             versions.pop(dst_name, None)
             datasets.update(fresh.datasets)
             versions.update(fresh.versions)
-            self._dst_inventory = Inventory(datasets, versions)
+            self._dst_inventory = Inventory(datasets, versions, self._dst_inventory.detailed)
         return fresh.datasets.get(dst_name)
 
     def _ensure_parent(self, dst_name: str) -> None:

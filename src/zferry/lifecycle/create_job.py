@@ -85,6 +85,8 @@ def create_snapshots(
     now = time.time() if now is None else now
     result = CreateResult()
     if inventory is not None:
+        if not inventory.detailed:
+            raise ValueError("create_snapshots needs an inventory listed with creation times (detail=True)")
         props = {d.name: d.user_props for d in inventory.datasets.values()}
         selected = datasets.select(side.root, list(inventory.datasets), props, recursive)
         existing: dict[str, Sequence[Version]] = {ds: inventory.snapshots(ds) for ds in selected}

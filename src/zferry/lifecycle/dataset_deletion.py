@@ -63,4 +63,5 @@ def without_subtrees(inventory: Inventory, tops: Collection[str]) -> Inventory:
     return Inventory(
         {n: d for n, d in inventory.datasets.items() if not gone(n)},
         {n: v for n, v in inventory.versions.items() if not gone(n)},
+        inventory.detailed,
     )

@@ -121,4 +121,4 @@ def without_versions(inventory: Inventory, deleted: dict[str, list[Version]]) ->
     for dataset, gone in deleted.items():
         ids = {(v.name, v.is_bookmark) for v in gone}
         versions[dataset] = tuple(v for v in versions.get(dataset, ()) if (v.name, v.is_bookmark) not in ids)
-    return Inventory(inventory.datasets, versions)
+    return Inventory(inventory.datasets, versions, inventory.detailed)
