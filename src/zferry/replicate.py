@@ -22,6 +22,7 @@ from zferry.model import Dataset, Inventory, Version
 from zferry.observe.progress import Progress
 from zferry.plan.properties import PropertyRules
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, plan_dataset
+from zferry.plan.steps import sent_snapshots
 from zferry.retry import RetryPolicy, call_with_retries, is_transient
 from zferry.schedule import run_tree
 from zferry.select.datasets import DatasetFilter
@@ -177,7 +178,7 @@ class PairReplication:
             self.on_sent(outcome, src_versions)
         with self._lock:
             self._present.add(dst_name)
-        return resumed + _count_sent(outcome, src_snapshots)
+        return resumed + len(sent_snapshots(outcome.steps, src_snapshots))
 
     def _check_encryption(self, src_name: str) -> None:
         dataset = self._src_inventory.datasets.get(src_name)
@@ -315,13 +316,3 @@ class PairReplication:
             except CommandError:
                 pass
         return Progress(dst_name, total, quiet_seconds=stream.progress_interval * 0.9)
-
-
-def _count_sent(plan: DatasetPlan, history: Sequence[Version]) -> int:
-    sent = 0
-    for step in plan.steps:
-        if step.base is None or not step.intermediates:
-            sent += 1
-        else:
-            sent += sum(1 for s in history if step.base.createtxg < s.createtxg <= step.target.createtxg)
-    return sent

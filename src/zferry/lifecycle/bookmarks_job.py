@@ -22,6 +22,7 @@ from zferry.inventory import Side
 from zferry.lifecycle.periods import parse_period
 from zferry.model import Version
 from zferry.plan.replication import DatasetPlan
+from zferry.plan.steps import sent_snapshots
 
 log = logging.getLogger("zferry")
 
@@ -37,18 +38,6 @@ def _period_unit(name: str) -> str:
     return period.unit if period is not None else ""
 
 
-def sent_snapshots(plan: DatasetPlan, history: Sequence[Version]) -> list[Version]:
-    """The source snapshots the plan's steps send, oldest first (`history`: the source's snapshots)."""
-    sent: dict[int, Version] = {}
-    for step in plan.steps:
-        if step.base is not None and step.intermediates:
-            for snap in history:
-                if step.base.createtxg < snap.createtxg <= step.target.createtxg:
-                    sent[snap.guid] = snap
-        sent[step.target.guid] = step.target
-    return sorted(sent.values(), key=lambda v: v.createtxg)
-
-
 def bookmark_candidates(plan: DatasetPlan, src_versions: Sequence[Version], mode: str) -> list[Version]:
     """The snapshots of this plan to bookmark in `mode`, skipping those already bookmarked (by GUID or name)."""
     if mode == "none" or not plan.steps:
@@ -57,7 +46,7 @@ def bookmark_candidates(plan: DatasetPlan, src_versions: Sequence[Version], mode
     always = {plan.steps[-1].target.guid} | {s.target.guid for s in plan.steps if s.base is None}
     units = _UNITS_BY_MODE.get(mode)
     wanted = [
-        s for s in sent_snapshots(plan, history)
+        s for s in sent_snapshots(plan.steps, history)
         if units is None or s.guid in always or _period_unit(s.name) in units
     ]
     bookmarked = {v.guid for v in src_versions if v.is_bookmark}

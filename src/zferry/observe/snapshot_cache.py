@@ -17,12 +17,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from zferry.lifecycle.plan import PlanEntry
 from zferry.model import Version
+from zferry.observe.atomic_json import write_json_atomically
 
 log = logging.getLogger("zferry")
 MARGIN = 2  # seconds; also absorbs a little clock skew between this machine and the zfs host
@@ -86,13 +86,8 @@ class SnapshotCache:
         if not self.dirty:
             return
         data = {"format": _FORMAT, "host": self.host, "root": self.root, "datasets": self.entries}
-        directory = os.path.dirname(self.path)
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".snapshots-", dir=directory)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, separators=(",", ":"))
-            os.replace(tmp, self.path)
+            write_json_atomically(self.path, data)
             self.dirty = False
         except OSError as error:
             log.warning("cannot write snapshot cache %s: %s", self.path, error)

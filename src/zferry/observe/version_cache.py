@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Optional
 
 from zferry.model import Version
+from zferry.observe.atomic_json import write_json_atomically
 
 log = logging.getLogger("zferry")
 SAFETY_SECONDS = 2.0
@@ -63,11 +63,7 @@ class VersionCache:
         if not self._dirty:
             return
         try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".versions-")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self._entries, handle)
-            os.replace(tmp, self.path)
+            write_json_atomically(self.path, self._entries)
             self._dirty = False
         except OSError as error:
             log.warning("cannot write the snapshot cache %s: %s", self.path, error)

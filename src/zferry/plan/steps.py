@@ -93,3 +93,15 @@ def _index_of(history: Sequence[Version], base: Version) -> Optional[int]:
         if snap.guid == base.guid:
             return i
     return None
+
+
+def sent_snapshots(steps: Sequence[SendStep], history: Sequence[Version]) -> list[Version]:
+    """The source snapshots these steps send, oldest first (`history`: the source's snapshots)."""
+    sent: dict[int, Version] = {}
+    for step in steps:
+        if step.base is not None and step.intermediates:
+            for snap in history:
+                if step.base.createtxg < snap.createtxg <= step.target.createtxg:
+                    sent[snap.guid] = snap
+        sent[step.target.guid] = step.target
+    return sorted(sent.values(), key=lambda v: v.createtxg)
