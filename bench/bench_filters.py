@@ -18,15 +18,22 @@ from zferry.select.times import parse_times_and_ranks
 
 NOW = 1_700_000_000
 PERIODS = ("hourly", "daily", "weekly", "monthly", "yearly", "10minutely", "secondly")
-PLAN = ('{"prod": {"onsite": {"secondly": 40, "10minutely": 6, "hourly": 36, "daily": 31, "weekly": 12, '
-        '"monthly": 18, "yearly": 5}}}')
+PLAN = (
+    '{"prod": {"onsite": {"secondly": 40, "10minutely": 6, "hourly": 36, "daily": 31, "weekly": 12, '
+    '"monthly": 18, "yearly": 5}}}'
+)
 
 
 def synthetic(count: int) -> list[Version]:
     """`count` snapshots a minute apart, cycling through the plan's periods, oldest first."""
     return [
-        Version("pool/ds", f"prod_onsite_2023-01-01_00:00:{i:06d}_{PERIODS[i % len(PERIODS)]}", guid=i + 1,
-                createtxg=i + 1, creation=NOW - (count - i) * 60)
+        Version(
+            "pool/ds",
+            f"prod_onsite_2023-01-01_00:00:{i:06d}_{PERIODS[i % len(PERIODS)]}",
+            guid=i + 1,
+            createtxg=i + 1,
+            creation=NOW - (count - i) * 60,
+        )
         for i in range(count)
     ]
 
@@ -55,19 +62,29 @@ def main() -> None:
     timed("regex .*_daily + times-and-ranks", lambda: group.select(snaps, NOW))
     keep = except_plan_filter(parse_plan(PLAN))
     timed("except plan filter (7 groups)", lambda: keep.select(snaps, NOW))
-    timed("prune: except plan, source cross-check", lambda: snapshots_to_delete(
-        snaps, keep, NOW, except_selected=True, source_guids=set(range(1, 50_000, 7)), latest_common_guid=99_999))
+    timed(
+        "prune: except plan, source cross-check",
+        lambda: snapshots_to_delete(
+            snaps, keep, NOW, except_selected=True, source_guids=set(range(1, 50_000, 7)), latest_common_guid=99_999
+        ),
+    )
     deletions = snapshots_to_delete(snaps, keep, NOW, except_selected=True)
     timed("destroy arguments for all deletions", lambda: destroy_arguments(deletions))
 
     plan = parse_plan(PLAN, for_creation=True)
     few = synthetic(5_000)
     naming = SnapshotNaming("%Y-%m-%d_%H:%M:%S", None)
-    timed("due check over 5,000 snapshots (7 periods)",
-          lambda: due_snapshot_names(few, NOW, plan, naming, PeriodAnchors()), repeat=20)
+    timed(
+        "due check over 5,000 snapshots (7 periods)",
+        lambda: due_snapshot_names(few, NOW, plan, naming, PeriodAnchors()),
+        repeat=20,
+    )
     unmatched = [Version("pool/ds", f"manual{i}", i + 1, i + 1, NOW - 5000 + i) for i in range(5000)]
-    timed("due check over 5,000 unmatched snapshots (worst case)",
-          lambda: due_snapshot_names(unmatched, NOW, plan, naming, PeriodAnchors()), repeat=20)
+    timed(
+        "due check over 5,000 unmatched snapshots (worst case)",
+        lambda: due_snapshot_names(unmatched, NOW, plan, naming, PeriodAnchors()),
+        repeat=20,
+    )
 
 
 if __name__ == "__main__":

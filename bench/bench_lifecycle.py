@@ -75,8 +75,17 @@ def main() -> None:
     vm.sh(MAKE, timeout=1800)
     count = vm.sh(f"zfs list -H -t snapshot -d 1 -o name {DATASET} | wc -l").strip()
     print(f"dataset {DATASET}: {count} snapshots (setup {time.perf_counter() - started:.1f} s)")
-    args = ("--skip-replication", "--create-src-snapshots", "--create-src-snapshots-plan", PLAN,
-            "--cache-snapshots", "--cache-dir", CACHE_DIR, DATASET, "dummy")
+    args = (
+        "--skip-replication",
+        "--create-src-snapshots",
+        "--create-src-snapshots-plan",
+        PLAN,
+        "--cache-snapshots",
+        "--cache-dir",
+        CACHE_DIR,
+        DATASET,
+        "dummy",
+    )
     vm.zferry(*args)
     time.sleep(2.1)  # entries are stored only when the last change is at least 2 s older than the listing
     vm.zferry(*args)  # fills the cache

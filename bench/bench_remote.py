@@ -27,8 +27,9 @@ IN_VM = "cd /opt/zferry && PYTHONPATH=src python3 -m zferry --no-progress"
 
 
 def sh(script: str) -> str:
-    return subprocess.run([VM, "ssh", "bash -euo pipefail -s"], input=script, text=True, check=True,
-                          capture_output=True).stdout
+    return subprocess.run(
+        [VM, "ssh", "bash -euo pipefail -s"], input=script, text=True, check=True, capture_output=True
+    ).stdout
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -73,9 +74,24 @@ def pull_push(kind: str, size_mib: int, config: str) -> None:
 
     raw_s = timed(raw)
     sh("zfs destroy -r rdst/raw")
-    ours = timed(lambda: subprocess.run(
-        [sys.executable, "-m", "zferry", "--no-progress", "--ssh-src-config-file", config,
-         "--ssh-dst-config-file", config, f"zfvm-a:rsrc/{kind}", "zfvm-b:rdst/zf"], check=True, env=env))
+    ours = timed(
+        lambda: subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "zferry",
+                "--no-progress",
+                "--ssh-src-config-file",
+                config,
+                "--ssh-dst-config-file",
+                config,
+                f"zfvm-a:rsrc/{kind}",
+                "zfvm-b:rdst/zf",
+            ],
+            check=True,
+            env=env,
+        )
+    )
     sh("zfs destroy -r rdst/zf")
     print(f"  pull-push {kind:6} {size_mib} MiB: raw {raw_s:6.1f} s, zferry {ours:6.1f} s, ratio {ours / raw_s:.2f}")
 
@@ -84,13 +100,26 @@ def round_trips(config: str, count: int = 5) -> None:
     plain = ["ssh", "-F", config, "-o", "ControlMaster=no", "-o", "ControlPath=none", "zfvm-a", "true"]
     without = timed(lambda: [subprocess.run(plain, check=True) for _ in range(count)]) / count
     with tempfile.TemporaryDirectory() as folder:
-        shared = ["ssh", "-F", config, "-o", "ControlMaster=auto", "-o", f"ControlPath={folder}/%C",
-                  "-o", "ControlPersist=30", "zfvm-a", "true"]
+        shared = [
+            "ssh",
+            "-F",
+            config,
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            f"ControlPath={folder}/%C",
+            "-o",
+            "ControlPersist=30",
+            "zfvm-a",
+            "true",
+        ]
         subprocess.run(shared, check=True)
         with_master = timed(lambda: [subprocess.run(shared, check=True) for _ in range(count)]) / count
         subprocess.run([*shared[:-2], "-O", "exit", "zfvm-a"], capture_output=True, check=False)
-    print(f"  metadata round trip: {without:.2f} s without ControlMaster, {with_master:.2f} s with "
-          f"({without / with_master:.0f}x)")
+    print(
+        f"  metadata round trip: {without:.2f} s without ControlMaster, {with_master:.2f} s with "
+        f"({without / with_master:.0f}x)"
+    )
 
 
 def main() -> None:
@@ -101,8 +130,10 @@ def main() -> None:
     key = subprocess.run([VM, "key"], capture_output=True, text=True, check=True).stdout.strip()
     port = os.environ.get("ZFERRY_VM_PORT", "10022")
     with tempfile.NamedTemporaryFile("w", suffix=".ssh_config", delete=False) as cfg:
-        cfg.write(f"Host zfvm-a zfvm-b\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {key}\n"
-                  "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
+        cfg.write(
+            f"Host zfvm-a zfvm-b\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {key}\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+        )
     setup(args.size_mib)
     print("remote replication (ratios: zferry time / raw time; below 1 means zferry is faster):")
     for kind in ("random", "text"):

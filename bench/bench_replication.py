@@ -28,8 +28,9 @@ chmod +x /opt/zfs-count/zfs
 
 
 def sh(script: str) -> str:
-    return subprocess.run([VM, "ssh", "bash -euo pipefail -s"], input=script, text=True, check=True,
-                          capture_output=True).stdout
+    return subprocess.run(
+        [VM, "ssh", "bash -euo pipefail -s"], input=script, text=True, check=True, capture_output=True
+    ).stdout
 
 
 def timed(script: str) -> float:
@@ -41,8 +42,10 @@ def timed(script: str) -> float:
 def setup_pools() -> None:
     """Fresh pools, unless the metadata tree of an earlier run can be reused (it takes minutes to build)."""
     if sh("zfs list -H -o name bdst/meta 2>/dev/null || true").strip():
-        sh("zfs destroy -r bsrc/big 2>/dev/null || true; zfs destroy -r bdst/raw 2>/dev/null || true;"
-           "zfs destroy -r bdst/zferry 2>/dev/null || true")
+        sh(
+            "zfs destroy -r bsrc/big 2>/dev/null || true; zfs destroy -r bdst/raw 2>/dev/null || true;"
+            "zfs destroy -r bdst/zferry 2>/dev/null || true"
+        )
         return
     sh("""
         for p in bsrc bdst; do
@@ -71,8 +74,10 @@ def throughput(size_mib: int) -> None:
     print(f"  raw zfs send | zfs receive: {raw:.1f} s and {raw2:.1f} s ({size_mib / raw_best:.0f} MiB/s best)")
     print(f"  zferry (incl. python start-up and two zfs list): {ours:.1f} s ({size_mib / ours:.0f} MiB/s)")
     print(f"  ratio zferry / raw: {ours / raw_best:.2f}")
-    print(f"  fixed cost of a zferry run (a no-op re-run: python start-up, 4 zfs list): {noop:.1f} s;"
-          f" streaming part ratio: {(ours - noop) / raw_best:.2f}")
+    print(
+        f"  fixed cost of a zferry run (a no-op re-run: python start-up, 4 zfs list): {noop:.1f} s;"
+        f" streaming part ratio: {(ours - noop) / raw_best:.2f}"
+    )
 
 
 def metadata(datasets: int, snapshots: int) -> None:

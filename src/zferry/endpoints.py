@@ -18,8 +18,9 @@ from zferry.model import Endpoint
 
 
 class Connector:
-    def __init__(self, runner: Runner, connections: SshConnections, elevate: bool = True,
-                 sudo_program: str = "sudo") -> None:
+    def __init__(
+        self, runner: Runner, connections: SshConnections, elevate: bool = True, sudo_program: str = "sudo"
+    ) -> None:
         self.runner = runner
         self.connections = connections
         self.elevate = elevate
@@ -41,12 +42,24 @@ class Connector:
             caps = probe(self.runner, LOCAL)
             host = Host(zfs_prefix=self._prefix(caps))
         else:
-            plain = self.connections.host(SshSide(port=port, config_file=ssh.config_file,
-                                                  private_key=ssh.private_key, extra_opts=ssh.extra_opts), name, user)
+            plain = self.connections.host(
+                SshSide(port=port, config_file=ssh.config_file, private_key=ssh.private_key, extra_opts=ssh.extra_opts),
+                name,
+                user,
+            )
             caps = probe(self.runner, plain)
-            host = self.connections.host(SshSide(port=port, config_file=ssh.config_file,
-                                                 private_key=ssh.private_key, extra_opts=ssh.extra_opts),
-                                         name, user, self._prefix(caps)) if self._prefix(caps) else plain
+            host = (
+                self.connections.host(
+                    SshSide(
+                        port=port, config_file=ssh.config_file, private_key=ssh.private_key, extra_opts=ssh.extra_opts
+                    ),
+                    name,
+                    user,
+                    self._prefix(caps),
+                )
+                if self._prefix(caps)
+                else plain
+            )
         self._known[key] = (host, caps)
         return host, caps
 

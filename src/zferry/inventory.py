@@ -38,8 +38,9 @@ class Side:
         return self.root if self.host.is_local else f"{self.host.label}:{self.root}"
 
 
-def list_inventory(runner: Runner, side: Side, user_props: Sequence[str] = (), detail: bool = False,
-                   recursive: bool = True) -> Optional[Inventory]:
+def list_inventory(
+    runner: Runner, side: Side, user_props: Sequence[str] = (), detail: bool = False, recursive: bool = True
+) -> Optional[Inventory]:
     """A tree's datasets and versions in two zfs calls (None if the root does not exist).
 
     `detail` adds creation times and hold counts.
@@ -50,7 +51,8 @@ def list_inventory(runner: Runner, side: Side, user_props: Sequence[str] = (), d
         return None
     datasets = zfs.parse_datasets(out, user_props)
     versions = zfs.parse_versions(
-        runner.run(side.host, zfs.list_versions(side.root, detail, recursive), classify=zfs.classify_error), detail)
+        runner.run(side.host, zfs.list_versions(side.root, detail, recursive), classify=zfs.classify_error), detail
+    )
     return Inventory(datasets, versions, detail)
 
 
@@ -82,8 +84,7 @@ def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optiona
             cache.store(name, changed[name], found, listed_at, side.caps.clock_error)
             if found:
                 versions[name] = found
-    log.debug("%s: snapshot lists of %d of %d datasets from the cache", side, len(datasets) - len(stale),
-              len(datasets))
+    log.debug("%s: snapshot lists of %d of %d datasets from the cache", side, len(datasets) - len(stale), len(datasets))
     cache.save()
     return Inventory(datasets, versions)
 
@@ -93,8 +94,9 @@ def _list_versions(runner: Runner, side: Side, names: list[str], whole_tree: boo
         return zfs.parse_versions(runner.run(side.host, zfs.list_versions(side.root), classify=zfs.classify_error))
     found: dict[str, tuple[Version, ...]] = {}
     for batch in zfs.argument_batches(names):
-        found.update(zfs.parse_versions(runner.run(side.host, zfs.list_versions_of(batch),
-                                                   classify=zfs.classify_error)))
+        found.update(
+            zfs.parse_versions(runner.run(side.host, zfs.list_versions_of(batch), classify=zfs.classify_error))
+        )
     return found
 
 

@@ -73,8 +73,9 @@ class PairReport:
 class PairReplication:
     """Replicates one source tree to one destination tree."""
 
-    def __init__(self, runner: Runner, config: ReplicationConfig, src: Side, dst: Side,
-                 local: Optional[Capabilities] = None) -> None:
+    def __init__(
+        self, runner: Runner, config: ReplicationConfig, src: Side, dst: Side, local: Optional[Capabilities] = None
+    ) -> None:
         self.runner = runner
         self.local = local or Capabilities(True, frozenset())
         self.config = config
@@ -101,9 +102,7 @@ class PairReplication:
         if src_inventory is None:
             src_inventory = list_inventory(self.runner, self.src, props, self.config.version_details)
         if src_inventory is None:
-            raise ZferryError(
-                f"source dataset {self.src} does not exist; check the name (zfs list {self.src.root})"
-            )
+            raise ZferryError(f"source dataset {self.src} does not exist; check the name (zfs list {self.src.root})")
         self._src_inventory = src_inventory
         if self.config.properties.needs_source_properties:
             out = self.runner.run(self.src.host, zfs.get_properties(self.src.root), classify=zfs.classify_error)
@@ -134,8 +133,12 @@ class PairReplication:
     def _replicate_one(self, src_name: str) -> None:
         dst_name = self.dst_name(src_name)
         try:
-            sent = call_with_retries(lambda: self._replicate(src_name, dst_name), self.config.retry,
-                                     f"{src_name} -> {dst_name}", lambda: self._relist_dst(dst_name))
+            sent = call_with_retries(
+                lambda: self._replicate(src_name, dst_name),
+                self.config.retry,
+                f"{src_name} -> {dst_name}",
+                lambda: self._relist_dst(dst_name),
+            )
         except ZferryError as error:
             log.error("%s -> %s: %s", src_name, dst_name, error)
             raise
@@ -224,8 +227,9 @@ class PairReplication:
         return self._relist_dst(dst_dataset.name), True
 
     def _relist_dst(self, dst_name: str) -> Optional[Dataset]:
-        fresh = list_inventory(self.runner, Side(self.dst.host, dst_name), detail=self._dst_inventory.detailed,
-                               recursive=False)
+        fresh = list_inventory(
+            self.runner, Side(self.dst.host, dst_name), detail=self._dst_inventory.detailed, recursive=False
+        )
         if fresh is None:
             return None
         with self._lock:
@@ -283,19 +287,31 @@ class PairReplication:
             if step.base is None:
                 send = zfs.send_full(step.target, self.config.send_options)
             else:
-                send = zfs.send_incremental(
-                    step.base, step.target, step.intermediates, self.config.send_options
-                )
+                send = zfs.send_incremental(step.base, step.target, step.intermediates, self.config.send_options)
             self._transfer(send, plan.src, plan.dst, force=plan.force_receive and index == 0, full=step.base is None)
 
     def _transfer(self, send_argv: list[str], src_name: str, dst_name: str, force: bool, full: bool) -> None:
         props = self.config.properties.receive_options(self._src_props.get(src_name, {}), full)
-        recv = zfs.receive(dst_name, force=force, resumable=self.config.resume,
-                           extra=[*props, *self.config.recv_options], dry_run=self.config.dryrun == "recv")
+        recv = zfs.receive(
+            dst_name,
+            force=force,
+            resumable=self.config.resume,
+            extra=[*props, *self.config.recv_options],
+            dry_run=self.config.dryrun == "recv",
+        )
         progress = self._progress(send_argv, dst_name)
-        stages = transfer_stages(send_argv, recv, self.src.host, self.dst.host, self.src.caps, self.dst.caps,
-                                 self.local, self.config.stream, progress.total if progress else None,
-                                 progress.update if progress else None)
+        stages = transfer_stages(
+            send_argv,
+            recv,
+            self.src.host,
+            self.dst.host,
+            self.src.caps,
+            self.dst.caps,
+            self.local,
+            self.config.stream,
+            progress.total if progress else None,
+            progress.update if progress else None,
+        )
         try:
             # --dryrun=recv streams for real into `zfs receive -n`, which changes nothing.
             self.runner.pipeline(stages, classify=zfs.classify_error, run_anyway=self.config.dryrun == "recv")

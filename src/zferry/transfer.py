@@ -50,8 +50,12 @@ def transfer_stages(
     """The pipeline for one `zfs send | zfs receive`, with helpers where they help and exist."""
     same_host = src == dst
     crosses_network = not same_host and not (src.is_local and dst.is_local)
-    compress = bool(crosses_network and options.compression
-                    and src_caps.has(options.compression) and dst_caps.has(options.compression))
+    compress = bool(
+        crosses_network
+        and options.compression
+        and src_caps.has(options.compression)
+        and dst_caps.has(options.compression)
+    )
     # The meter counts uncompressed bytes where it can, so that the size estimate applies.
     metered_compressed = compress and not src.is_local and not dst.is_local
     meter = _meter(options, local_caps, None if metered_compressed else size_hint, on_progress)
@@ -78,8 +82,12 @@ def transfer_stages(
     return [*src_side, *dst_side]
 
 
-def _meter(options: StreamOptions, local_caps: Capabilities, size_hint: Optional[int],
-           on_progress: Optional[Callable[[int], None]]) -> Optional[Stage]:
+def _meter(
+    options: StreamOptions,
+    local_caps: Capabilities,
+    size_hint: Optional[int],
+    on_progress: Optional[Callable[[int], None]],
+) -> Optional[Stage]:
     """pv on this machine: `-n -b` prints bytes so far, one line per interval, for our progress reporter."""
     if not options.pv or not local_caps.has(options.pv):
         return None

@@ -62,8 +62,7 @@ def hostname(host: str) -> str:
     """A DNS name, IPv4 address, or bracketed IPv6 address. Never an ssh option."""
     if len(host) > 253 or not _HOST.fullmatch(host):
         raise UsageError(
-            f"invalid host name {host!r}: use letters, digits, '.' and '-' (or [IPv6]); "
-            "it must not start with '-'"
+            f"invalid host name {host!r}: use letters, digits, '.' and '-' (or [IPv6]); it must not start with '-'"
         )
     return host
 

@@ -90,8 +90,9 @@ def parse_versions(output: str, detail: bool = False) -> dict[str, tuple[Version
         creation, refs = (fields[3], fields[4]) if detail else ("0", "0")
         bookmark = "#" in name
         dataset, _, short = name.partition("#" if bookmark else "@")
-        version = Version(dataset, short, int(guid), int(createtxg), _int_or_zero(creation), bookmark,
-                          _int_or_zero(refs))
+        version = Version(
+            dataset, short, int(guid), int(createtxg), _int_or_zero(creation), bookmark, _int_or_zero(refs)
+        )
         versions.setdefault(dataset, []).append(version)
     return {ds: tuple(sorted(vs, key=lambda v: (v.createtxg, v.is_bookmark))) for ds, vs in versions.items()}
 
@@ -111,9 +112,7 @@ def send_full(snapshot: Version, extra: Sequence[str] = ()) -> list[str]:
     return [ZFS, "send", *extra, snapshot.full_name]
 
 
-def send_incremental(
-    base: Version, target: Version, intermediates: bool, extra: Sequence[str] = ()
-) -> list[str]:
+def send_incremental(base: Version, target: Version, intermediates: bool, extra: Sequence[str] = ()) -> list[str]:
     """`-I base target` sends every snapshot between; `-i` only target. A bookmark base takes `-i`."""
     flag = "-I" if intermediates and not base.is_bookmark else "-i"
     # The base may be given relative to the target's dataset; we always give it in full.
@@ -159,8 +158,7 @@ RAW_SEND_FLAGS = ("-w", "--raw")
 
 def is_raw_send(options: Sequence[str]) -> bool:
     """Do these `zfs send` options include raw mode (also inside combined short flags like -wc)?"""
-    return any(o in RAW_SEND_FLAGS or (o.startswith("-") and not o.startswith("--") and "w" in o[1:])
-               for o in options)
+    return any(o in RAW_SEND_FLAGS or (o.startswith("-") and not o.startswith("--") and "w" in o[1:]) for o in options)
 
 
 def receive(
@@ -250,15 +248,23 @@ _NOT_FOUND = re.compile(r"dataset does not exist|could not find any snapshots to
 
 
 _HINTS = (
-    (re.compile(r"has been modified\s+since most recent snapshot"),
-     "someone changed the destination after its latest snapshot; to discard those changes, "
-     "rerun with --force-rollback-to-latest-snapshot"),
-    (re.compile(r"destination has snapshots|must destroy them to overwrite"),
-     "the destination has snapshots the source does not know; see --force"),
-    (re.compile(r"permission denied", re.IGNORECASE),
-     "run as root, or grant the user rights with 'zfs allow' (send/receive/create/mount/...)"),
-    (re.compile(r"out of space|no space left", re.IGNORECASE),
-     "the destination pool is full; nothing was lost, free space and rerun (the transfer resumes)"),
+    (
+        re.compile(r"has been modified\s+since most recent snapshot"),
+        "someone changed the destination after its latest snapshot; to discard those changes, "
+        "rerun with --force-rollback-to-latest-snapshot",
+    ),
+    (
+        re.compile(r"destination has snapshots|must destroy them to overwrite"),
+        "the destination has snapshots the source does not know; see --force",
+    ),
+    (
+        re.compile(r"permission denied", re.IGNORECASE),
+        "run as root, or grant the user rights with 'zfs allow' (send/receive/create/mount/...)",
+    ),
+    (
+        re.compile(r"out of space|no space left", re.IGNORECASE),
+        "the destination pool is full; nothing was lost, free space and rerun (the transfer resumes)",
+    ),
 )
 
 

@@ -28,7 +28,7 @@ def plan(periods: dict[str, int], org: str = "prod", target: str = "onsite") -> 
 def snaps(vm: Vm, root: str, kind: str = "snapshot") -> list[str]:
     """Names (`@x`, `/child@x`, `#x`) under `root`, oldest first."""
     out = vm.sh(f"zfs list -H -t {kind} -o name -s createtxg -r {root} 2>/dev/null || true")
-    return [line[len(root):] for line in out.splitlines()]
+    return [line[len(root) :] for line in out.splitlines()]
 
 
 def creation(vm: Vm, snapshot: str) -> int:
@@ -63,12 +63,27 @@ def test_names_follow_timeformat_and_timezone(vm: Vm, roots: tuple[str, str]) ->
     base = ["--skip-replication", "--create-src-snapshots", "--create-src-snapshots-even-if-not-due"]
     offsite = json.dumps({"prod": {"offsite": {"daily": 30}}})
     vm.zferry(*base, "--create-src-snapshots-plan", offsite, src, "dummy")
-    vm.zferry(*base, "--create-src-snapshots-plan", plan({"weekly": 1}, "fmt", "t"),
-              "--create-src-snapshots-timeformat", "%Y%m%d", src, "dummy")
+    vm.zferry(
+        *base,
+        "--create-src-snapshots-plan",
+        plan({"weekly": 1}, "fmt", "t"),
+        "--create-src-snapshots-timeformat",
+        "%Y%m%d",
+        src,
+        "dummy",
+    )
     before = vm.sh("TZ=America/New_York date +%Y-%m-%d_%H").strip()
-    vm.zferry(*base, "--create-src-snapshots-plan", plan({"hourly": 1}, "tz", "ny"),
-              "--create-src-snapshots-timezone", "America/New_York",
-              "--create-src-snapshots-timeformat", "%Y-%m-%d_%H", src, "dummy")
+    vm.zferry(
+        *base,
+        "--create-src-snapshots-plan",
+        plan({"hourly": 1}, "tz", "ny"),
+        "--create-src-snapshots-timezone",
+        "America/New_York",
+        "--create-src-snapshots-timeformat",
+        "%Y-%m-%d_%H",
+        src,
+        "dummy",
+    )
     after = vm.sh("TZ=America/New_York date +%Y-%m-%d_%H").strip()
     names = snaps(vm, src)
     assert re.fullmatch(r"@prod_offsite_\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d_daily", names[0]), names
@@ -79,8 +94,14 @@ def test_names_follow_timeformat_and_timezone(vm: Vm, roots: tuple[str, str]) ->
 def test_daily_anchor_decides_when_a_daily_is_due(vm: Vm, roots: tuple[str, str]) -> None:
     """FR-LCM-003.2: before the --daily_hour/minute/second anchor nothing is due, after it a daily is."""
     src, _ = roots
-    common = ["--skip-replication", "--create-src-snapshots", "--create-src-snapshots-plan", plan({"daily": 7}),
-              "--create-src-snapshots-timezone", "UTC"]
+    common = [
+        "--skip-replication",
+        "--create-src-snapshots",
+        "--create-src-snapshots-plan",
+        plan({"daily": 7}),
+        "--create-src-snapshots-timezone",
+        "UTC",
+    ]
     vm.zferry(*common, src, "dummy")
     (first,) = snaps(vm, src)
     anchor = creation(vm, src + first) + 8
@@ -98,8 +119,18 @@ def test_recursive_creation_is_one_atomic_zfs_snapshot_per_name(vm: Vm, roots: t
     """All selected datasets get each name in one `zfs snapshot` call: same createtxg everywhere."""
     src, _ = roots
     vm.sh(f"zfs create {src}/a; zfs create -p {src}/b/c; zfs create {src}/skip\n" + COUNT_ZFS)
-    vm.zferry("-r", "--exclude-dataset", "skip", "--skip-replication", "--create-src-snapshots",
-              "--create-src-snapshots-plan", plan({"hourly": 1, "daily": 1}), src, "dummy", env=COUNTED)
+    vm.zferry(
+        "-r",
+        "--exclude-dataset",
+        "skip",
+        "--skip-replication",
+        "--create-src-snapshots",
+        "--create-src-snapshots-plan",
+        plan({"hourly": 1, "daily": 1}),
+        src,
+        "dummy",
+        env=COUNTED,
+    )
     calls = [c for c in zfs_calls(vm) if c.startswith("snapshot ")]
     assert len(calls) == 2 and all(len(c.split()) == 5 for c in calls), calls
     out = vm.sh(f"zfs list -H -p -t snapshot -o name,createtxg -r {src}")
@@ -142,10 +173,18 @@ def test_filter_groups_and_within_union_across(vm: Vm, roots: tuple[str, str]) -
     """FR-FLT-007.1/.2: regex AND rank in one group; two groups are a union."""
     src, dst = roots
     vm.sh("; ".join(f"zfs snapshot {src}@{n}" for n in ["a1", "b1_d", "c1", "a2_d", "b2", "c2_d"]))
-    vm.zferry(src, f"{dst}/and", "--include-snapshot-regex", ".*d", "--include-snapshot-times-and-ranks", "notime",
-              "latest 2")
-    vm.zferry("--include-snapshot-regex", "a.*", "--new-snapshot-filter-group", "--include-snapshot-regex", "b.*",
-              src, f"{dst}/or")
+    vm.zferry(
+        src, f"{dst}/and", "--include-snapshot-regex", ".*d", "--include-snapshot-times-and-ranks", "notime", "latest 2"
+    )
+    vm.zferry(
+        "--include-snapshot-regex",
+        "a.*",
+        "--new-snapshot-filter-group",
+        "--include-snapshot-regex",
+        "b.*",
+        src,
+        f"{dst}/or",
+    )
     assert snaps(vm, f"{dst}/and") == ["@a2_d", "@c2_d"]
     assert snaps(vm, f"{dst}/or") == ["@a1", "@b1_d", "@a2_d", "@b2"]
 
@@ -157,8 +196,10 @@ def test_delete_dst_snapshots_by_age_and_except(vm: Vm, roots: tuple[str, str]) 
     """FR-LCM-004.1: only snapshots older than a time are deleted; .2: --delete-dst-snapshots-except
     deletes what the filters do not select. Batched into one zfs destroy per dataset."""
     _src, dst = roots
-    vm.sh(f"zfs create {dst}; zfs snapshot {dst}@old1; zfs snapshot {dst}@old2; sleep 1.2; "
-          f"zfs snapshot {dst}@keep_new; zfs snapshot {dst}@new2\n" + COUNT_ZFS)
+    vm.sh(
+        f"zfs create {dst}; zfs snapshot {dst}@old1; zfs snapshot {dst}@old2; sleep 1.2; "
+        f"zfs snapshot {dst}@keep_new; zfs snapshot {dst}@new2\n" + COUNT_ZFS
+    )
     cutoff = creation(vm, f"{dst}@keep_new")
     prune = ["--skip-replication", "--delete-dst-snapshots"]
     vm.zferry("dummy", dst, *prune, "--include-snapshot-times-and-ranks", f"anytime..{cutoff}", env=COUNTED)
@@ -172,11 +213,22 @@ def test_except_plan_keeps_matching_periods_and_deletes_the_rest(vm: Vm, roots: 
     """FR-FLT-008.1: --delete-dst-snapshots-except-plan keeps daily snapshots younger than 30 days
     or among the latest 30; everything else goes."""
     _src, dst = roots
-    names = ["prod_onsite_2026-01-01_00:00:00_daily", "prod_onsite_2026-01-02_00:00:00_daily",
-             "prod_onsite_2026-01-02_00:00:00_hourly", "prod_offsite_2026-01-02_00:00:00_daily", "manual"]
+    names = [
+        "prod_onsite_2026-01-01_00:00:00_daily",
+        "prod_onsite_2026-01-02_00:00:00_daily",
+        "prod_onsite_2026-01-02_00:00:00_hourly",
+        "prod_offsite_2026-01-02_00:00:00_daily",
+        "manual",
+    ]
     vm.sh(f"zfs create {dst}; " + "; ".join(f"zfs snapshot {dst}@{n}" for n in names))
-    vm.zferry("--skip-replication", "--delete-dst-snapshots", "--delete-dst-snapshots-except-plan",
-              plan({"daily": 30}), "dummy", dst)
+    vm.zferry(
+        "--skip-replication",
+        "--delete-dst-snapshots",
+        "--delete-dst-snapshots-except-plan",
+        plan({"daily": 30}),
+        "dummy",
+        dst,
+    )
     assert snaps(vm, dst) == ["@" + n for n in names[:2]]
 
 
@@ -191,8 +243,15 @@ def test_pruning_is_source_aware_and_keeps_the_latest_common_snapshot(vm: Vm, ro
     vm.zferry(*prune, src, dst)
     assert snaps(vm, dst) == ["@s_old", "@s2"]  # s1 and dst_only are gone from the source: deleted
     vm.sh(f"zfs destroy {src}@s2")  # the source keeps only #s2, the latest common base
-    vm.zferry("--skip-replication", "--delete-dst-snapshots", "--delete-dst-snapshots-no-crosscheck",
-              "--include-snapshot-regex", "s2", src, dst)
+    vm.zferry(
+        "--skip-replication",
+        "--delete-dst-snapshots",
+        "--delete-dst-snapshots-no-crosscheck",
+        "--include-snapshot-regex",
+        "s2",
+        src,
+        dst,
+    )
     assert snaps(vm, dst) == ["@s_old", "@s2"]
     vm.zferry(*prune, "dummy", dst)
     assert snaps(vm, dst) == ["@s2"]
@@ -210,8 +269,9 @@ def test_held_snapshots_are_skipped_with_a_note(vm: Vm, roots: tuple[str, str]) 
 def test_dryrun_deletes_nothing_and_warns_what_it_would_delete(vm: Vm, roots: tuple[str, str]) -> None:
     _src, dst = roots
     vm.sh(f"zfs create -p {dst}/empty/deeper; zfs snapshot {dst}@a")
-    result = vm.zferry("dummy", dst, "--dryrun", "-r", "--skip-replication", "--delete-dst-snapshots",
-                       "--delete-empty-dst-datasets")
+    result = vm.zferry(
+        "dummy", dst, "--dryrun", "-r", "--skip-replication", "--delete-dst-snapshots", "--delete-empty-dst-datasets"
+    )
     assert "deleting 1 snapshot(s): @a" in result.output
     assert f"zfs destroy -r {dst}" in result.output  # after deleting @a the whole tree would be empty
     assert snaps(vm, dst) == ["@a"] and vm.exists(f"{dst}/empty/deeper")
@@ -234,9 +294,11 @@ def test_delete_empty_dst_datasets(vm: Vm, roots: tuple[str, str]) -> None:
     """FR-LCM-006.2: a subtree without snapshots goes; one with a snapshot below stays, with its parents.
     A bookmark keeps a dataset unless the mode is 'snapshots'."""
     _src, dst = roots
-    vm.sh(f"zfs create -p {dst}/empty/a/b; zfs create -p {dst}/mixed/full; zfs snapshot {dst}/mixed/full@s; "
-          f"zfs create {dst}/mixed/empty; zfs create {dst}/marked; zfs snapshot {dst}/marked@x; "
-          f"zfs bookmark {dst}/marked@x {dst}/marked#x; zfs destroy {dst}/marked@x")
+    vm.sh(
+        f"zfs create -p {dst}/empty/a/b; zfs create -p {dst}/mixed/full; zfs snapshot {dst}/mixed/full@s; "
+        f"zfs create {dst}/mixed/empty; zfs create {dst}/marked; zfs snapshot {dst}/marked@x; "
+        f"zfs bookmark {dst}/marked@x {dst}/marked#x; zfs destroy {dst}/marked@x"
+    )
     vm.zferry("dummy", dst, "-r", "--skip-replication", "--delete-empty-dst-datasets")
     assert sorted(vm.datasets(dst)) == ["", "/marked", "/mixed", "/mixed/full"]
     vm.zferry("-r", "--skip-replication", "--delete-empty-dst-datasets=snapshots", "dummy", dst)
@@ -257,8 +319,15 @@ def test_bookmarks_created_used_and_pruned(vm: Vm, roots: tuple[str, str]) -> No
     result = vm.zferry("-v", "-v", "--create-bookmarks=all", src, dst)
     assert f"zfs send -i '{src}#s2' {src}@s3" in result.output
     assert snaps(vm, dst) == ["@s1", "@s2", "@s3"]
-    vm.zferry("dummy", src, "--skip-replication", "--delete-dst-snapshots=bookmarks",
-              "--include-snapshot-times-and-ranks", "notime", "all except latest 1")
+    vm.zferry(
+        "dummy",
+        src,
+        "--skip-replication",
+        "--delete-dst-snapshots=bookmarks",
+        "--include-snapshot-times-and-ranks",
+        "notime",
+        "all except latest 1",
+    )
     assert snaps(vm, src, "bookmark") == ["#s3"]
 
 
@@ -277,8 +346,18 @@ def test_cache_skips_snapshot_listing_when_nothing_changed(vm: Vm, roots: tuple[
     `zfs list -t snapshot`; a snapshot destroyed or created out of band invalidates the entry."""
     src, _ = roots
     vm.sh(f"zfs create {src}/child; rm -rf /tmp/zcache-{src.replace('/', '_')}")
-    args = ["-r", "--skip-replication", "--create-src-snapshots", "--create-src-snapshots-plan", plan({"daily": 3}),
-            "--cache-snapshots", "--cache-dir", f"/tmp/zcache-{src.replace('/', '_')}", src, "dummy"]
+    args = [
+        "-r",
+        "--skip-replication",
+        "--create-src-snapshots",
+        "--create-src-snapshots-plan",
+        plan({"daily": 3}),
+        "--cache-snapshots",
+        "--cache-dir",
+        f"/tmp/zcache-{src.replace('/', '_')}",
+        src,
+        "dummy",
+    ]
 
     def counted_run() -> tuple[list[str], str]:
         vm.sh(COUNT_ZFS)

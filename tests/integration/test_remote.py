@@ -12,14 +12,13 @@ import sys
 import pytest
 
 from tests.integration.test_replication import make
-from tests.integration.vm import PROJECT, Result, Vm
+from tests.integration.vm import GUEST_CHECKOUT, PROJECT, Result, Vm
 
 
 def host_zferry(*args: str, check: bool = True) -> Result:
     """zferry running on this machine (not in the VM)."""
     env = dict(os.environ, PYTHONPATH=str(PROJECT / "src"))
-    proc = subprocess.run([sys.executable, "-m", "zferry", *args], capture_output=True, text=True, env=env,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "zferry", *args], capture_output=True, text=True, env=env, timeout=600)
     result = Result(proc.returncode, proc.stdout, proc.stderr)
     if check and proc.returncode != 0:
         raise AssertionError(f"zferry {' '.join(args)} exited {proc.returncode}:\n{result.output}")
@@ -58,12 +57,22 @@ def test_pull_push_through_this_machine(vm_hosts: Vm, roots: tuple[str, str], ss
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
 
 
-def test_both_sides_on_one_remote_host_stream_stays_there(vm_hosts: Vm, roots: tuple[str, str],
-                                                          ssh_config: str) -> None:
+def test_both_sides_on_one_remote_host_stream_stays_there(
+    vm_hosts: Vm, roots: tuple[str, str], ssh_config: str
+) -> None:
     vm, (src, dst) = vm_hosts, roots
     make(vm, src, [], ["s1"])
-    result = host_zferry("--ssh-src-config-file", ssh_config, "--ssh-dst-config-file", ssh_config,
-                         "--no-progress", "-v", "-v", f"zfvm-a:{src}", f"zfvm-a:{dst}")
+    result = host_zferry(
+        "--ssh-src-config-file",
+        ssh_config,
+        "--ssh-dst-config-file",
+        ssh_config,
+        "--no-progress",
+        "-v",
+        "-v",
+        f"zfvm-a:{src}",
+        f"zfvm-a:{dst}",
+    )
     pipeline = next(line for line in result.output.splitlines() if "pipeline:" in line)
     assert pipeline.count("ssh ") == 1 and f"zfs send {src}@s1" in pipeline  # one remote pipeline
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
@@ -98,7 +107,7 @@ def test_resume_after_killing_the_pipeline(vm_hosts: Vm, roots: tuple[str, str])
     vm, (src, dst) = vm_hosts, roots
     make(vm, src, [], ["s1"], mib=24)
     vm.sh(f"""
-        cd /opt/zferry
+        cd {GUEST_CHECKOUT}
         (PYTHONPATH=src setsid python3 -m zferry --bwlimit 3m {src} hostb:{dst} >/tmp/resume.log 2>&1 &)
         sleep 5
         pkill -9 -f 'python3 -m zferry' || true; pkill -9 -f 'zfs send' || true; pkill -9 -f 'pv -' || true
@@ -117,8 +126,8 @@ def test_resume_after_killing_the_pipeline(vm_hosts: Vm, roots: tuple[str, str])
 def test_raw_encrypted_replication_then_incremental(vm_hosts: Vm, roots: tuple[str, str]) -> None:
     vm, (src, dst) = vm_hosts, roots
     vm.sh(f"""
-        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /tmp/key-{src.replace('/', '_')}
-        zfs create -o encryption=on -o keyformat=hex -o keylocation=file:///tmp/key-{src.replace('/', '_')} {src}/secret
+        head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > /tmp/key-{src.replace("/", "_")}
+        zfs create -o encryption=on -o keyformat=hex -o keylocation=file:///tmp/key-{src.replace("/", "_")} {src}/secret
         head -c 1M /dev/urandom > /{src}/secret/f; zfs snapshot {src}/secret@s1
     """)
     refused = vm.zferry(f"{src}/secret", f"hostb:{dst}", check=False)
@@ -136,13 +145,14 @@ def test_property_preservation_and_explicit_properties(vm_hosts: Vm, roots: tupl
     """FR-REP-007.1-3 and FR-SEC-004."""
     vm, (src, dst) = vm_hosts, roots
     vm.sh(f"""
-        zfs create -o mountpoint=/mnt/evil-{src.split('/')[1]} -o exec=off -o myapp:tier=gold -o other:x=1 {src}/p
+        zfs create -o mountpoint=/mnt/evil-{src.split("/")[1]} -o exec=off -o myapp:tier=gold -o other:x=1 {src}/p
         zfs snapshot {src}/p@s1
     """)
-    vm.zferry("--zfs-send-program-opts=--props", "--preserve-properties", "mountpoint,exec",
-              f"{src}/p", f"hostb:{dst}")
-    got = dict(line.split("\t")[:2] for line in vm.sh(
-        f"zfs get -H -o property,value,source mountpoint,exec,myapp:tier {dst}").splitlines())
+    vm.zferry("--zfs-send-program-opts=--props", "--preserve-properties", "mountpoint,exec", f"{src}/p", f"hostb:{dst}")
+    got = dict(
+        line.split("\t")[:2]
+        for line in vm.sh(f"zfs get -H -o property,value,source mountpoint,exec,myapp:tier {dst}").splitlines()
+    )
     assert got["mountpoint"] == f"/{dst}" and got["exec"] == "on"  # not taken from the stream
     assert got["myapp:tier"] == "gold"  # --props sent the rest
     vm.sh(f"zfs snapshot {src}/p@s2")
@@ -155,7 +165,9 @@ def test_non_root_with_sudo(vm_hosts: Vm, roots: tuple[str, str]) -> None:
     """FR-SEC-001.2: sudo is prepended to zfs on both ends (locally and over ssh)."""
     vm, (src, dst) = vm_hosts, roots
     make(vm, src, [], ["s1"])
-    out = vm.sh(f"cd /opt/zferry && su zfsudo -c 'PYTHONPATH=src python3 -m zferry -v -v {src} zfsudo@hostb:{dst}' 2>&1")
+    out = vm.sh(
+        f"cd {GUEST_CHECKOUT} && su zfsudo -c 'PYTHONPATH=src python3 -m zferry -v -v {src} zfsudo@hostb:{dst}' 2>&1"
+    )
     assert "sudo -n zfs send" in out and "sudo -n zfs receive" in out
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
 
@@ -169,7 +181,9 @@ def test_non_root_with_zfs_allow_and_no_privilege_elevation(vm_hosts: Vm, roots:
         zfs allow -u zfallow send,snapshot,hold,bookmark {src}
         zfs allow -u zfallow receive,create,mount,userprop,compression {dst}
     """)
-    out = vm.sh(f"cd /opt/zferry && su zfallow -c 'PYTHONPATH=src python3 -m zferry -p -v -v {src} zfallow@hostb:{dst}/copy' 2>&1")
+    out = vm.sh(
+        f"cd {GUEST_CHECKOUT} && su zfallow -c 'PYTHONPATH=src python3 -m zferry -p -v -v {src} zfallow@hostb:{dst}/copy' 2>&1"
+    )
     assert "sudo" not in out
     assert vm.snapshot_guids(f"{dst}/copy") == vm.snapshot_guids(src)
 
@@ -187,7 +201,7 @@ def test_sigterm_stops_every_child_and_the_rerun_converges(vm_hosts: Vm, roots: 
     vm, (src, dst) = vm_hosts, roots
     make(vm, src, [], ["s1"], mib=16)
     out = vm.sh(f"""
-        cd /opt/zferry
+        cd {GUEST_CHECKOUT}
         PYTHONPATH=src python3 -m zferry -v -v --bwlimit 2m {src} hostb:{dst} >/tmp/term.log 2>&1 &
         pid=$!
         for i in $(seq 100); do pgrep -f "zfs receive -u -s {dst}" >/dev/null && break; sleep 0.1; done
@@ -214,7 +228,13 @@ def test_excluded_environment_variables_do_not_reach_children(vm_hosts: Vm, root
         printf '#!/bin/sh\\nenv >> /tmp/zfs-env\\nexec /usr/sbin/zfs "$@"\\n' > /opt/zfs-env/zfs
         chmod +x /opt/zfs-env/zfs; rm -f /tmp/zfs-env
     """)
-    vm.zferry("--exclude-envvar-regex", "ZF_SECRET.*", src, dst, env="ZF_SECRET_TOKEN=hunter2 ZF_OTHER=1 PATH=/opt/zfs-env:$PATH")
+    vm.zferry(
+        "--exclude-envvar-regex",
+        "ZF_SECRET.*",
+        src,
+        dst,
+        env="ZF_SECRET_TOKEN=hunter2 ZF_OTHER=1 PATH=/opt/zfs-env:$PATH",
+    )
     seen = vm.sh("cat /tmp/zfs-env")
     assert "ZF_OTHER=1" in seen and "hunter2" not in seen
 
@@ -231,7 +251,7 @@ def test_dropped_connection_is_retried_and_resumes_in_the_same_run(vm_hosts: Vm,
     vm, (src, dst) = vm_hosts, roots
     make(vm, src, [], ["s1"], mib=16)
     out = vm.sh(f"""
-        cd /opt/zferry
+        cd {GUEST_CHECKOUT}
         PYTHONPATH=src python3 -m zferry -v --bwlimit 2m --retries 3 {src} zfsudo@hostb:{dst} >/tmp/drop.log 2>&1 &
         pid=$!
         for i in $(seq 100); do pgrep -f "zfs receive -u -s {dst}" >/dev/null && break; sleep 0.1; done

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.integration.vm import Vm
+from tests.integration.vm import GUEST_CHECKOUT, Vm
 
 
 def make(vm: Vm, root: str, datasets: list[str], snapshots: list[str], mib: int = 0) -> None:
@@ -90,8 +90,17 @@ def test_dataset_filters_exclude_whole_subtrees(vm: Vm, roots: tuple[str, str]) 
     src, dst = roots
     make(vm, src, ["project/temp/deep", "project/keep", "private/x", "flagged/child", "other"], ["s1"])
     vm.sh(f"zfs set com.corp:no_backup=true {src}/flagged")
-    vm.zferry("-r", "--exclude-dataset-regex", ".*/temp", "--exclude-dataset", "private",
-              "--exclude-dataset-property", "com.corp:no_backup", src, dst)
+    vm.zferry(
+        "-r",
+        "--exclude-dataset-regex",
+        ".*/temp",
+        "--exclude-dataset",
+        "private",
+        "--exclude-dataset-property",
+        "com.corp:no_backup",
+        src,
+        dst,
+    )
     assert sorted(vm.datasets(dst)) == ["", "/other", "/project", "/project/keep"]
 
 
@@ -263,7 +272,7 @@ def test_killed_run_converges_on_rerun(vm: Vm, roots: tuple[str, str]) -> None:
     src, dst = roots
     make(vm, src, ["child"], ["s1"], mib=64)
     vm.sh(f"""
-        cd /opt/zferry
+        cd {GUEST_CHECKOUT}
         (PYTHONPATH=src setsid python3 -m zferry -r {src} {dst} >/dev/null 2>&1 &)
         for i in $(seq 100); do pgrep -f 'zfs receive' >/dev/null && break; sleep 0.1; done
         sleep 0.3
@@ -307,8 +316,9 @@ def test_cached_destination_listing_skips_unchanged_datasets(vm: Vm, roots: tupl
     dst_calls = [c for c in calls if c.endswith(f" {dst}") or f" {dst}/" in c]
     assert len(dst_calls) == 1 and "snapshots_changed" in dst_calls[0], calls
     vm.sh(f"zfs snapshot {dst}/b@behind_our_back; zfs snapshot -r {src}@s2")
-    result = vm.zferry("-r", "--skip-on-error", "dataset", "--cache-snapshots", "--cache-dir", cache, src, dst,
-                       check=False)
+    result = vm.zferry(
+        "-r", "--skip-on-error", "dataset", "--cache-snapshots", "--cache-dir", cache, src, dst, check=False
+    )
     assert result.returncode == 1 and "@behind_our_back" in result.output
     assert "/a@s2" in vm.snapshot_guids(dst) and "/b@s2" not in vm.snapshot_guids(dst)
 

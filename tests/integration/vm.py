@@ -15,7 +15,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
 VM_SCRIPT = PROJECT / "testbed" / "vm"
-GUEST_CHECKOUT = "/opt/zferry"
+GUEST_CHECKOUT = os.environ.get("ZFERRY_VM_CHECKOUT", "/opt/zferry")
 _counter = itertools.count(1)
 
 
@@ -37,8 +37,9 @@ class Vm:
         self.env = env
 
     def _ssh(self, remote: str, stdin: str = "", timeout: float = 600) -> Result:
-        proc = subprocess.run([str(VM_SCRIPT), "ssh", remote], input=stdin, capture_output=True, text=True,
-                              env=self.env, timeout=timeout)
+        proc = subprocess.run(
+            [str(VM_SCRIPT), "ssh", remote], input=stdin, capture_output=True, text=True, env=self.env, timeout=timeout
+        )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def sh(self, script: str, check: bool = True, timeout: float = 600) -> str:
@@ -62,13 +63,13 @@ class Vm:
         guids = {}
         for line in out.splitlines():
             name, guid = line.split("\t")
-            guids[name[len(root):]] = int(guid)
+            guids[name[len(root) :]] = int(guid)
         return guids
 
     def datasets(self, root: str) -> list[str]:
         """Filesystems and volumes under `root` (relative names, the root itself as '')."""
         out = self.sh(f"zfs list -H -o name -t filesystem,volume -r {shlex.quote(root)} 2>/dev/null || true")
-        return [line[len(root):] for line in out.splitlines()]
+        return [line[len(root) :] for line in out.splitlines()]
 
     def exists_path(self, path: str) -> bool:
         return self._ssh(f"test -e {shlex.quote(path)}").returncode == 0

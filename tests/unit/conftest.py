@@ -17,7 +17,7 @@ def no_zfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     record = tmp_path / "calls"
     for tool in ("zfs", "ssh", "sudo"):
         script = tmp_path / tool
-        script.write_text(f"#!/bin/sh\necho {tool} \"$@\" >> {record}\nexit 1\n")
+        script.write_text(f'#!/bin/sh\necho {tool} "$@" >> {record}\nexit 1\n')
         script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     return record

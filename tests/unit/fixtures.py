@@ -21,7 +21,5 @@ def history(spec: str, dataset: str = "src/ds", start_txg: int = 10) -> list[Ver
     for i, word in enumerate(spec.split()):
         bookmark = word.startswith("#")
         name = word.lstrip("#")
-        out.append(
-            Version(dataset, name, guid_of(name), start_txg + 10 * i, 1_700_000_000 + 3600 * i, bookmark)
-        )
+        out.append(Version(dataset, name, guid_of(name), start_txg + 10 * i, 1_700_000_000 + 3600 * i, bookmark))
     return out

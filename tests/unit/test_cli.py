@@ -12,10 +12,24 @@ from zferry.errors import UsageError
 from zferry.lock import JobLock
 
 
-@pytest.mark.parametrize("bad", [
-    "tank/data; rm -rf /", "tank/$(reboot)", "tank/`id`", "tank/a\nb", "tank/a|b", "tank//a", "tank/-x",
-    "tank/a@snap", "tank/..", "bad host:tank/a", "-oProxyCommand=x:tank/a", "us er@host:tank/a", ":tank",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "tank/data; rm -rf /",
+        "tank/$(reboot)",
+        "tank/`id`",
+        "tank/a\nb",
+        "tank/a|b",
+        "tank//a",
+        "tank/-x",
+        "tank/a@snap",
+        "tank/..",
+        "bad host:tank/a",
+        "-oProxyCommand=x:tank/a",
+        "us er@host:tank/a",
+        ":tank",
+    ],
+)
 def test_bad_names_exit_2_and_run_nothing(bad: str, no_zfs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--", bad, "backup/x"]) == 2
     assert "invalid" in capsys.readouterr().err
@@ -69,8 +83,9 @@ def test_program_options_split_and_refuse_shell_words() -> None:
         program_options("-o x=$(id)", "x")
 
 
-def test_second_identical_run_exits_cleanly_while_locked(tmp_path: Path, no_zfs: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_second_identical_run_exits_cleanly_while_locked(
+    tmp_path: Path, no_zfs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     argv = ["--lock-dir", str(tmp_path / "locks"), "tank/a", "backup/a"]
     with JobLock(argv, str(tmp_path / "locks")):
         assert main(argv) == 0

@@ -36,17 +36,37 @@ def names(versions: list[Version]) -> list[str]:
 
 
 def test_groups_follow_command_line_order() -> None:
-    args = build_parser().parse_args(["src/a", "dst/a", "--include-snapshot-regex", "a.*",
-                                      "--include-snapshot-times-and-ranks", "notime", "latest 1",
-                                      "--new-snapshot-filter-group", "--include-snapshot-regex", "b.*"])
+    args = build_parser().parse_args(
+        [
+            "src/a",
+            "dst/a",
+            "--include-snapshot-regex",
+            "a.*",
+            "--include-snapshot-times-and-ranks",
+            "notime",
+            "latest 1",
+            "--new-snapshot-filter-group",
+            "--include-snapshot-regex",
+            "b.*",
+        ]
+    )
     selection = build_snapshot_filter(args)
     snaps = history("a1 b1 a2 b2 c1")
     assert names(selection.select(snaps, NOW)) == ["b1", "a2", "b2"]
 
 
 def test_times_before_regex_rank_first() -> None:
-    args = build_parser().parse_args(["src/a", "dst/a", "--include-snapshot-times-and-ranks", "notime", "latest 2",
-                                      "--include-snapshot-regex", "a.*"])
+    args = build_parser().parse_args(
+        [
+            "src/a",
+            "dst/a",
+            "--include-snapshot-times-and-ranks",
+            "notime",
+            "latest 2",
+            "--include-snapshot-regex",
+            "a.*",
+        ]
+    )
     group = build_snapshot_filter(args).groups[0]
     assert group.ranks_first
     assert names(group.select(history("a1 a2 b1 a3"), NOW)) == ["a3"]  # latest 2 are b1 a3, then regex
@@ -58,8 +78,15 @@ def test_no_filters_select_everything_and_empty_groups_are_dropped() -> None:
 
 
 def test_except_plan_adds_its_groups() -> None:
-    args = build_parser().parse_args(["src/a", "dst/a", "--delete-dst-snapshots",
-                                      "--delete-dst-snapshots-except-plan", json.dumps({"p": {"o": {"daily": 1}}})])
+    args = build_parser().parse_args(
+        [
+            "src/a",
+            "dst/a",
+            "--delete-dst-snapshots",
+            "--delete-dst-snapshots-except-plan",
+            json.dumps({"p": {"o": {"daily": 1}}}),
+        ]
+    )
     snaps = history("p_o_2024-01-01_daily p_o_2024-01-02_daily other")
     week_later = 1_700_000_000 + 7 * 86400  # both dailies are older than a day: only the latest 1 is kept
     assert names(build_snapshot_filter(args).select(snaps, week_later)) == ["p_o_2024-01-02_daily"]

@@ -45,13 +45,19 @@ def due(plan: str, existing: list[Version], now: float, tz: object = UTC, **anch
 
 # ---- parsing -------------------------------------------------------------------------------
 
+
 def test_parse_json_and_python_literal_alike() -> None:
-    text = '{"prod": {"onsite": {"secondly": 40, "10minutely": 6, "hourly": 36, "daily": 31, "weekly": 12, ' \
-           '"monthly": 18, "yearly": 5}, "us-west": {"daily": 0}}}'
+    text = (
+        '{"prod": {"onsite": {"secondly": 40, "10minutely": 6, "hourly": 36, "daily": 31, "weekly": 12, '
+        '"monthly": 18, "yearly": 5}, "us-west": {"daily": 0}}}'
+    )
     plan = parse_plan(text)
     assert plan == parse_plan(text.replace('"', "'"))
     assert [(e.org, e.target, e.period_name, e.count) for e in plan.entries][:3] == [
-        ("prod", "onsite", "secondly", 40), ("prod", "onsite", "10minutely", 6), ("prod", "onsite", "hourly", 36)]
+        ("prod", "onsite", "secondly", 40),
+        ("prod", "onsite", "10minutely", 6),
+        ("prod", "onsite", "hourly", 36),
+    ]
     assert len(plan.entries) == 8
     assert len(plan.active) == 7
     assert plan.entries[1].period == Period(10, "minutely")
@@ -114,6 +120,7 @@ def test_anchors_are_range_checked() -> None:
 
 
 # ---- naming (FR-LCM-002, FR-LCM-003 AC1) -----------------------------------------------------
+
 
 def test_fr_lcm_002_default_name_pattern() -> None:
     now = ts(UTC, 2024, 11, 6, 8, 30, 5)
@@ -219,7 +226,8 @@ def test_even_if_not_due() -> None:
     naming = SnapshotNaming(DEFAULT_TIMEFORMAT, UTC)
     assert due_snapshot_names(existing, now + 5, plan, naming) == []
     assert due_snapshot_names(existing, now + 5, plan, naming, even_if_not_due=True) == [
-        "prod_onsite_2024-05-01_10:00:05_hourly"]
+        "prod_onsite_2024-05-01_10:00:05_hourly"
+    ]
 
 
 def test_only_matching_snapshots_count() -> None:
@@ -255,6 +263,7 @@ def test_next_due_time() -> None:
 
 # ---- DST ---------------------------------------------------------------------------------------
 
+
 def simulate(plan_text: str, tz: object, start: int, end: int, step: int, **anchors: int) -> list[Version]:
     """Run the due check every `step` seconds from start to end (exclusive); return what was created."""
     plan = parse_plan(plan_text, for_creation=True)
@@ -272,8 +281,9 @@ def simulate(plan_text: str, tz: object, start: int, end: int, step: int, **anch
 
 
 def local_times(versions: list[Version], suffix: str, tz: ZoneInfo) -> list[str]:
-    return [datetime.fromtimestamp(v.creation, tz).strftime("%m-%d %H:%M%z") for v in versions
-            if v.name.endswith(suffix)]
+    return [
+        datetime.fromtimestamp(v.creation, tz).strftime("%m-%d %H:%M%z") for v in versions if v.name.endswith(suffix)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -294,8 +304,15 @@ def test_hourly_snapshots_every_real_hour_across_dst(tz: ZoneInfo, start: int, h
 
 def test_berlin_spring_forward_names_and_dailies() -> None:
     start = ts(BERLIN, 2024, 3, 30, 12)
-    created = simulate("{'prod': {'onsite': {'hourly': 36, 'daily': 31}}}", BERLIN, start, start + 48 * HOUR, 600,
-                       daily_hour=2, daily_minute=30)
+    created = simulate(
+        "{'prod': {'onsite': {'hourly': 36, 'daily': 31}}}",
+        BERLIN,
+        start,
+        start + 48 * HOUR,
+        600,
+        daily_hour=2,
+        daily_minute=30,
+    )
     assert local_times(created, "_daily", BERLIN) == ["03-30 12:00+0100", "03-31 03:30+0200", "04-01 02:30+0200"]
     hourly = [v.name for v in created if v.name.endswith("_hourly")]
     assert "prod_onsite_2024-03-31_01:00:00_hourly" in hourly
@@ -306,10 +323,22 @@ def test_berlin_spring_forward_names_and_dailies() -> None:
 
 def test_berlin_fall_back_one_daily_per_day_at_anchor() -> None:
     start = ts(BERLIN, 2024, 10, 25, 12)
-    created = simulate("{'prod': {'onsite': {'daily': 31, '30minutely': 4}}}", BERLIN, start, start + 96 * HOUR,
-                       300, daily_hour=2, daily_minute=30)
+    created = simulate(
+        "{'prod': {'onsite': {'daily': 31, '30minutely': 4}}}",
+        BERLIN,
+        start,
+        start + 96 * HOUR,
+        300,
+        daily_hour=2,
+        daily_minute=30,
+    )
     assert local_times(created, "_daily", BERLIN) == [
-        "10-25 12:00+0200", "10-26 02:30+0200", "10-27 02:30+0200", "10-28 02:30+0100", "10-29 02:30+0100"]
+        "10-25 12:00+0200",
+        "10-26 02:30+0200",
+        "10-27 02:30+0200",
+        "10-28 02:30+0100",
+        "10-29 02:30+0100",
+    ]
     halves = [v.creation for v in created if v.name.endswith("_30minutely")]
     assert len(halves) == 96 * 2  # 96 real hours, a snapshot every 30 real minutes
     assert {b - a for a, b in zip(halves, halves[1:])} == {1800}
@@ -319,11 +348,25 @@ def test_berlin_fall_back_one_daily_per_day_at_anchor() -> None:
 
 def test_new_york_weekly_and_monthly_anchors() -> None:
     start = ts(NEW_YORK, 2024, 2, 26)
-    created = simulate("{'prod': {'onsite': {'weekly': 4, 'monthly': 3}}}", NEW_YORK, start, start + 35 * 86400,
-                       HOUR, weekly_weekday=1, weekly_hour=6, monthly_monthday=10, monthly_hour=9)
+    created = simulate(
+        "{'prod': {'onsite': {'weekly': 4, 'monthly': 3}}}",
+        NEW_YORK,
+        start,
+        start + 35 * 86400,
+        HOUR,
+        weekly_weekday=1,
+        weekly_hour=6,
+        monthly_monthday=10,
+        monthly_hour=9,
+    )
     assert local_times(created, "_weekly", NEW_YORK) == [
-        "02-26 00:00-0500", "02-26 06:00-0500", "03-04 06:00-0500", "03-11 06:00-0400", "03-18 06:00-0400",
-        "03-25 06:00-0400"]
+        "02-26 00:00-0500",
+        "02-26 06:00-0500",
+        "03-04 06:00-0500",
+        "03-11 06:00-0400",
+        "03-18 06:00-0400",
+        "03-25 06:00-0400",
+    ]
     assert local_times(created, "_monthly", NEW_YORK) == ["02-26 00:00-0500", "03-10 09:00-0400"]
 
 
@@ -353,14 +396,25 @@ def test_yearly_and_multi_month_boundaries() -> None:
     feb = datetime(2024, 2, 1, tzinfo=UTC)
     assert next_boundary(feb, Period(1, "monthly"), anchors, UTC) == datetime(2024, 2, 29, tzinfo=UTC)
     assert next_boundary(feb, Period(3, "monthly"), anchors, UTC) == datetime(2024, 4, 30, tzinfo=UTC)
-    assert next_boundary(datetime(2024, 5, 1, 12, 1, tzinfo=UTC), Period(12, "hourly"), PeriodAnchors(), UTC) == \
-        datetime(2024, 5, 2, tzinfo=UTC)
+    assert next_boundary(
+        datetime(2024, 5, 1, 12, 1, tzinfo=UTC), Period(12, "hourly"), PeriodAnchors(), UTC
+    ) == datetime(2024, 5, 2, tzinfo=UTC)
 
 
-@given(st.integers(1_600_000_000, 1_800_000_000),
-       st.sampled_from([Period(1, "hourly"), Period(15, "minutely"), Period(1, "daily"), Period(1, "weekly"),
-                        Period(1, "monthly"), Period(2, "hourly")]),
-       st.sampled_from([BERLIN, NEW_YORK, UTC]))
+@given(
+    st.integers(1_600_000_000, 1_800_000_000),
+    st.sampled_from(
+        [
+            Period(1, "hourly"),
+            Period(15, "minutely"),
+            Period(1, "daily"),
+            Period(1, "weekly"),
+            Period(1, "monthly"),
+            Period(2, "hourly"),
+        ]
+    ),
+    st.sampled_from([BERLIN, NEW_YORK, UTC]),
+)
 def test_next_boundary_is_strictly_later_and_within_a_period(instant: int, period: Period, tz: object) -> None:
     after = datetime.fromtimestamp(instant, UTC)
     nxt = next_boundary(after, period, PeriodAnchors(), tz)  # type: ignore[arg-type]
@@ -381,15 +435,18 @@ def year_of_snapshots() -> list[Version]:
 
 def test_gfs_year_creates_the_expected_snapshots() -> None:
     created = year_of_snapshots()
-    counts = {p: sum(v.name.endswith("_" + p) for v in created) for p in ("hourly", "daily", "weekly", "monthly",
-                                                                          "yearly")}
+    counts = {
+        p: sum(v.name.endswith("_" + p) for v in created) for p in ("hourly", "daily", "weekly", "monthly", "yearly")
+    }
     assert counts == {"hourly": 366 * 24, "daily": 366, "weekly": 53, "monthly": 12, "yearly": 1}
     assert set(local_times(created, "_daily", BERLIN)) == {
-        t for t in local_times(created, "_daily", BERLIN) if t[6:11] == "00:00"}
+        t for t in local_times(created, "_daily", BERLIN) if t[6:11] == "00:00"
+    }
     weekly = [datetime.fromtimestamp(v.creation, BERLIN) for v in created if v.name.endswith("_weekly")]
     assert {d.strftime("%a %H:%M") for d in weekly[1:]} == {"Sun 00:00"}
-    assert [d.day for d in (datetime.fromtimestamp(v.creation, BERLIN) for v in created
-                            if v.name.endswith("_monthly"))] == [1] * 12
+    assert [
+        d.day for d in (datetime.fromtimestamp(v.creation, BERLIN) for v in created if v.name.endswith("_monthly"))
+    ] == [1] * 12
 
 
 @pytest.mark.parametrize(
@@ -410,4 +467,9 @@ def test_hourly_across_lord_howe_half_hour_dst_end() -> None:
     start = ts(lord_howe, 2024, 4, 6, 23)
     created = simulate("{'prod': {'onsite': {'hourly': 5}}}", lord_howe, start, start + 5 * HOUR, 300)
     assert local_times(created, "_hourly", lord_howe) == [
-        "04-06 23:00+1100", "04-07 00:00+1100", "04-07 01:00+1100", "04-07 02:00+1030", "04-07 03:00+1030"]
+        "04-06 23:00+1100",
+        "04-07 00:00+1100",
+        "04-07 01:00+1100",
+        "04-07 02:00+1030",
+        "04-07 03:00+1030",
+    ]

@@ -14,8 +14,10 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _find_python39() -> str | None:
-    candidates = [*sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9"))),
-                  shutil.which("python3.9")]
+    candidates = [
+        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9"))),
+        shutil.which("python3.9"),
+    ]
     for candidate in candidates:
         if candidate and subprocess.run([candidate, "-c", "pass"], capture_output=True).returncode == 0:
             return candidate
@@ -29,8 +31,10 @@ PYTHON39 = _find_python39()
 def test_modules_import_and_cli_runs_on_python39() -> None:
     assert PYTHON39 is not None
     env = dict(os.environ, PYTHONPATH=str(SRC))
-    code = ("import importlib, pkgutil, zferry\n"
-            "for m in pkgutil.walk_packages(zferry.__path__, 'zferry.'): importlib.import_module(m.name)\n")
+    code = (
+        "import importlib, pkgutil, zferry\n"
+        "for m in pkgutil.walk_packages(zferry.__path__, 'zferry.'): importlib.import_module(m.name)\n"
+    )
     subprocess.run([PYTHON39, "-c", code], env=env, check=True)
     bad = subprocess.run([PYTHON39, "-m", "zferry", "tank/a;b", "backup/a"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid dataset name" in bad.stderr

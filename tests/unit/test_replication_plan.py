@@ -11,8 +11,13 @@ def on_dst(spec: str) -> list[Version]:
     return history(spec, dataset="dst/ds", start_txg=500)
 
 
-def plan(src: list[Version], dst: list[Version], policy: ConflictPolicy = ConflictPolicy(), exists: bool = True,
-         referenced: int = 0) -> Outcome:
+def plan(
+    src: list[Version],
+    dst: list[Version],
+    policy: ConflictPolicy = ConflictPolicy(),
+    exists: bool = True,
+    referenced: int = 0,
+) -> Outcome:
     snaps = [v for v in src if not v.is_bookmark]
     return plan_dataset("src/ds", "dst/ds", src, snaps, exists, dst, referenced, policy)
 

@@ -42,23 +42,32 @@ def times_filter(*values: str) -> SnapshotFilter:
 
 # ---- FR-LCM-004 ------------------------------------------------------------------------------
 
+
 def test_fr_lcm_004_deletes_only_the_selected() -> None:
     dst = daily_series([45, 31, 30, 29, 2])
     older_than_30_days = times_filter("anytime..30 days ago")
     assert names(snapshots_to_delete(dst, older_than_30_days, NOW)) == [
-        "prod_onsite_d45_daily", "prod_onsite_d31_daily"]
+        "prod_onsite_d45_daily",
+        "prod_onsite_d31_daily",
+    ]
 
 
 def test_fr_lcm_004_except_inverts() -> None:
     dst = daily_series([45, 31, 30, 29, 2])
     keep_recent = times_filter("30 days ago..anytime")
     assert names(snapshots_to_delete(dst, keep_recent, NOW, except_selected=True)) == [
-        "prod_onsite_d45_daily", "prod_onsite_d31_daily"]
+        "prod_onsite_d45_daily",
+        "prod_onsite_d31_daily",
+    ]
     assert names(snapshots_to_delete(dst, keep_recent, NOW)) == [
-        "prod_onsite_d30_daily", "prod_onsite_d29_daily", "prod_onsite_d2_daily"]
+        "prod_onsite_d30_daily",
+        "prod_onsite_d29_daily",
+        "prod_onsite_d2_daily",
+    ]
 
 
 # ---- FR-LCM-005 ------------------------------------------------------------------------------
+
 
 def test_fr_lcm_005_snapshot_still_on_source_is_kept() -> None:
     s_old = snap("s_old", NOW - 100 * DAY, 11)
@@ -108,12 +117,22 @@ def test_fr_flt_008_keeps_the_latest_30_however_old() -> None:
 
 
 def test_plan_groups_only_match_their_own_names() -> None:
-    dst = [snap("prod_onsite_1_daily", NOW, 1), snap("prod_offsite_1_daily", NOW, 2),
-           snap("prod_onsite_1_hourly", NOW, 3), snap("test_onsite_1_daily", NOW, 4),
-           snap("manual", NOW, 5), snap("prod_onsite_1_daily_not", NOW, 6)]
+    dst = [
+        snap("prod_onsite_1_daily", NOW, 1),
+        snap("prod_offsite_1_daily", NOW, 2),
+        snap("prod_onsite_1_hourly", NOW, 3),
+        snap("test_onsite_1_daily", NOW, 4),
+        snap("manual", NOW, 5),
+        snap("prod_onsite_1_daily_not", NOW, 6),
+    ]
     keep = except_plan_filter(parse_plan(DAILY_30))
     assert names(snapshots_to_delete(dst, keep, NOW, except_selected=True)) == [
-        "prod_offsite_1_daily", "prod_onsite_1_hourly", "test_onsite_1_daily", "manual", "prod_onsite_1_daily_not"]
+        "prod_offsite_1_daily",
+        "prod_onsite_1_hourly",
+        "test_onsite_1_daily",
+        "manual",
+        "prod_onsite_1_daily_not",
+    ]
 
 
 def test_include_plan_with_zero_counts_selects_nothing_and_empty_except_plan_refuses() -> None:
@@ -121,7 +140,9 @@ def test_include_plan_with_zero_counts_selects_nothing_and_empty_except_plan_ref
     assert include_plan_filter(parse_plan('{"prod": {"onsite": {"daily": 0}}}')).select(dst, NOW) == []
     assert include_plan_filter(parse_plan("{}")).select(dst, NOW) == []
     assert names(include_plan_filter(parse_plan('{"prod": {"onsite": {"daily": 2}}}')).select(dst, NOW)) == [
-        "prod_onsite_d2_daily", "prod_onsite_d1_daily"]
+        "prod_onsite_d2_daily",
+        "prod_onsite_d1_daily",
+    ]
     with pytest.raises(UsageError, match="refusing"):
         except_plan_filter(parse_plan("{}"))
 
@@ -137,10 +158,14 @@ def test_adhoc_plan_entries_keep_only_the_latest_n() -> None:
     dst = [snap(f"prod_onsite_{i}_adhoc", NOW - 10 + i, i + 1) for i in range(5)]
     keep = except_plan_filter(parse_plan('{"prod": {"onsite": {"adhoc": 2}}}'))
     assert names(snapshots_to_delete(dst, keep, NOW, except_selected=True)) == [
-        "prod_onsite_0_adhoc", "prod_onsite_1_adhoc", "prod_onsite_2_adhoc"]
+        "prod_onsite_0_adhoc",
+        "prod_onsite_1_adhoc",
+        "prod_onsite_2_adhoc",
+    ]
 
 
 # ---- GFS over a simulated year ----------------------------------------------------------------
+
 
 def survivors(created: list[Version], now: int) -> dict[str, list[str]]:
     keep = except_plan_filter(parse_plan(GFS))
@@ -149,20 +174,31 @@ def survivors(created: list[Version], now: int) -> dict[str, list[str]]:
     for v in created:
         if id(v) not in deleted:
             kept.setdefault(v.name.rsplit("_", 1)[1], []).append(
-                datetime.fromtimestamp(v.creation, BERLIN).strftime("%Y-%m-%d %H:%M"))
+                datetime.fromtimestamp(v.creation, BERLIN).strftime("%Y-%m-%d %H:%M")
+            )
     return kept
 
 
 def test_gfs_year_survivors_per_period() -> None:
     created = year_of_snapshots()
     kept = survivors(created, ts(BERLIN, 2025, 1, 1))
-    assert {p: len(v) for p, v in kept.items()} == {"hourly": 36, "daily": 31, "weekly": 12, "monthly": 12,
-                                                    "yearly": 1}
+    assert {p: len(v) for p, v in kept.items()} == {"hourly": 36, "daily": 31, "weekly": 12, "monthly": 12, "yearly": 1}
     assert kept["hourly"][0] == "2024-12-30 12:00" and kept["hourly"][-1] == "2024-12-31 23:00"
     assert kept["daily"] == [f"2024-12-{d:02d} 00:00" for d in range(1, 32)]
-    assert kept["weekly"] == ["2024-10-13 00:00", "2024-10-20 00:00", "2024-10-27 00:00", "2024-11-03 00:00",
-                              "2024-11-10 00:00", "2024-11-17 00:00", "2024-11-24 00:00", "2024-12-01 00:00",
-                              "2024-12-08 00:00", "2024-12-15 00:00", "2024-12-22 00:00", "2024-12-29 00:00"]
+    assert kept["weekly"] == [
+        "2024-10-13 00:00",
+        "2024-10-20 00:00",
+        "2024-10-27 00:00",
+        "2024-11-03 00:00",
+        "2024-11-10 00:00",
+        "2024-11-17 00:00",
+        "2024-11-24 00:00",
+        "2024-12-01 00:00",
+        "2024-12-08 00:00",
+        "2024-12-15 00:00",
+        "2024-12-22 00:00",
+        "2024-12-29 00:00",
+    ]
     assert kept["monthly"] == [f"2024-{m:02d}-01 00:00" for m in range(1, 13)]
     assert kept["yearly"] == ["2024-01-01 00:00"]
 
@@ -170,25 +206,33 @@ def test_gfs_year_survivors_per_period() -> None:
 def test_gfs_keeps_the_latest_n_when_snapshots_stopped_long_ago() -> None:
     created = year_of_snapshots()
     kept = survivors(created, ts(BERLIN, 2025, 6, 1))  # five months without new snapshots
-    assert {p: len(v) for p, v in kept.items()} == {"hourly": 36, "daily": 31, "weekly": 12, "monthly": 12,
-                                                    "yearly": 1}
+    assert {p: len(v) for p, v in kept.items()} == {"hourly": 36, "daily": 31, "weekly": 12, "monthly": 12, "yearly": 1}
     assert kept["hourly"][0] == "2024-12-30 12:00"
 
 
 # ---- properties -------------------------------------------------------------------------------
 
 versions_strategy = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 1000)), max_size=40).map(
-    lambda items: [snap(f"{n}{i}", c, i + 1) for i, (n, c) in enumerate(sorted(items, key=lambda t: t[1]))])
+    lambda items: [snap(f"{n}{i}", c, i + 1) for i, (n, c) in enumerate(sorted(items, key=lambda t: t[1]))]
+)
 
 
-@given(versions_strategy, st.sets(st.integers(1, 45)), st.one_of(st.none(), st.integers(1, 45)), st.booleans(),
-       st.integers(0, 10))
-def test_never_deletes_source_or_latest_common(dst: list[Version], source: set[int], common: int | None,
-                                               except_selected: bool, n: int) -> None:
-    f = SnapshotFilter((SnapshotGroup(NameFilter.build(["a.*"], [], "snapshot"),
-                                      (parse_times_and_ranks(["notime", f"latest {n}"]),)),))
-    deleted = snapshots_to_delete(dst, f, NOW, except_selected=except_selected, source_guids=source,
-                                  latest_common_guid=common)
+@given(
+    versions_strategy,
+    st.sets(st.integers(1, 45)),
+    st.one_of(st.none(), st.integers(1, 45)),
+    st.booleans(),
+    st.integers(0, 10),
+)
+def test_never_deletes_source_or_latest_common(
+    dst: list[Version], source: set[int], common: int | None, except_selected: bool, n: int
+) -> None:
+    f = SnapshotFilter(
+        (SnapshotGroup(NameFilter.build(["a.*"], [], "snapshot"), (parse_times_and_ranks(["notime", f"latest {n}"]),)),)
+    )
+    deleted = snapshots_to_delete(
+        dst, f, NOW, except_selected=except_selected, source_guids=source, latest_common_guid=common
+    )
     assert all(v.guid not in source and v.guid != common for v in deleted)
     assert deleted == [v for v in dst if v in deleted]  # a subsequence of dst, oldest first
     normal = snapshots_to_delete(dst, f, NOW)
@@ -198,9 +242,14 @@ def test_never_deletes_source_or_latest_common(dst: list[Version], source: set[i
 
 # ---- zfs destroy batching ----------------------------------------------------------------------
 
+
 def test_destroy_arguments_group_by_dataset_and_keep_bookmarks_apart() -> None:
-    versions = [snap("a", 1, 1, "pool/x"), snap("b", 2, 2, "pool/y"), snap("c", 3, 3, "pool/x"),
-                snap("bm", 4, 4, "pool/x", bookmark=True)]
+    versions = [
+        snap("a", 1, 1, "pool/x"),
+        snap("b", 2, 2, "pool/y"),
+        snap("c", 3, 3, "pool/x"),
+        snap("bm", 4, 4, "pool/x", bookmark=True),
+    ]
     assert destroy_arguments(versions) == ["pool/x@a,c", "pool/y@b", "pool/x#bm"]
     assert destroy_arguments([]) == []
 

@@ -29,8 +29,9 @@ def test_transient_errors_are_retried_then_succeed() -> None:
     action, calls = flaky([DROPPED, DROPPED])
     sleeps: list[float] = []
     prepared = []
-    result = call_with_retries(action, RetryPolicy(retries=2), "x", lambda: prepared.append(1), sleeps.append,
-                               rand=lambda: 1.0)
+    result = call_with_retries(
+        action, RetryPolicy(retries=2), "x", lambda: prepared.append(1), sleeps.append, rand=lambda: 1.0
+    )
     assert result == "done" and len(calls) == 3 and len(prepared) == 2
     assert sleeps == [0.25, 0.5]  # min 0.125 doubled each attempt
 
@@ -60,4 +61,6 @@ def test_classification() -> None:
     assert not is_transient(ValueError("x"))
     assert not is_transient(PERMANENT)
     assert is_transient(LOST)
-    assert not is_transient(CommandError("zfs send failed", ["zfs", "send", "-t", "x"], 255, "used in the initial send no longer exists"))
+    assert not is_transient(
+        CommandError("zfs send failed", ["zfs", "send", "-t", "x"], 255, "used in the initial send no longer exists")
+    )

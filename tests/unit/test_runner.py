@@ -29,7 +29,9 @@ def test_pipeline_streams_between_processes(tmp_path) -> None:  # type: ignore[n
 
 def test_pipeline_names_the_stage_that_failed_for_its_own_reason() -> None:
     with pytest.raises(CommandError) as info:
-        Runner().pipeline([Stage(LOCAL, ("yes",)), Stage(LOCAL, ("sh", "-c", "head -c 10 >/dev/null; echo disk full >&2; exit 1"))])
+        Runner().pipeline(
+            [Stage(LOCAL, ("yes",)), Stage(LOCAL, ("sh", "-c", "head -c 10 >/dev/null; echo disk full >&2; exit 1"))]
+        )
     message = str(info.value)
     assert "disk full" in message and "sh -c" in message
     assert "yes -> exit" in message  # every stage's status is reported

@@ -44,6 +44,7 @@ def fail_on(bad: str):  # type: ignore[no-untyped-def]
     def task(name: str) -> None:
         if name == bad:
             raise RuntimeError(f"{name} broke")
+
     return task
 
 

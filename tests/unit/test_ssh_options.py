@@ -14,14 +14,33 @@ from zferry.exec.ssh import SshConnections, SshSettings, SshSide, check_extra_op
 
 def test_allowed_ssh_options_pass() -> None:
     assert check_extra_options("-o ConnectTimeout=5 -oServerAliveInterval=10 -4 -c aes128-ctr", "x") == (
-        "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=10", "-4", "-c", "aes128-ctr")
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "ServerAliveInterval=10",
+        "-4",
+        "-c",
+        "aes128-ctr",
+    )
 
 
-@pytest.mark.parametrize("opts", [
-    "-o ProxyCommand=nc evil 22", "-oProxyCommand=x", "-o LocalCommand=id", "-o PermitLocalCommand=yes",
-    "-o RemoteCommand=id", "-o Include=/etc/passwd", "-F /tmp/x", "-L 8080:x:80", "-o ConnectTimeout=$(id)",
-    "--", "-o", "somehost",
-])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        "-o ProxyCommand=nc evil 22",
+        "-oProxyCommand=x",
+        "-o LocalCommand=id",
+        "-o PermitLocalCommand=yes",
+        "-o RemoteCommand=id",
+        "-o Include=/etc/passwd",
+        "-F /tmp/x",
+        "-L 8080:x:80",
+        "-o ConnectTimeout=$(id)",
+        "--",
+        "-o",
+        "somehost",
+    ],
+)
 def test_dangerous_or_unknown_ssh_options_are_refused(opts: str) -> None:
     with pytest.raises(UsageError):
         check_extra_options(opts, "--ssh-dst-extra-opts")
@@ -48,22 +67,26 @@ def test_hosts_share_one_control_socket_folder_that_close_removes() -> None:
     assert not os.path.exists(conns.control_dir)
 
 
-@pytest.mark.parametrize("argv", [
-    ["--ssh-dst-extra-opts", "-o ProxyCommand=sh -c id", "a/b", "h:c/d"],
-    ["--ssh-src-user", "root;id", "h:a/b", "c/d"],
-    ["--ssh-src-host=-oProxyCommand=id", "h:a/b", "c/d"],
-    ["--ssh-dst-port", "99999", "a/b", "h:c/d"],
-    ["--ssh-cipher", "aes;id", "a/b", "h:c/d"],
-    ["--ssh-program", "ssh -o x", "a/b", "h:c/d"],
-    ["--sudo-program", "sudo;id", "a/b", "h:c/d"],
-    ["--bwlimit", "fast", "a/b", "h:c/d"],
-    ["--preserve-properties", "mount point", "a/b", "h:c/d"],
-    ["--zfs-recv-o-targets", "sometimes", "a/b", "h:c/d"],
-    ["--", "evil host:a/b", "c/d"],
-    ["--", "a/b", "u$er@h:c/d"],
-])
-def test_malicious_values_rejected_before_ssh_runs(argv: list[str], no_zfs: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--ssh-dst-extra-opts", "-o ProxyCommand=sh -c id", "a/b", "h:c/d"],
+        ["--ssh-src-user", "root;id", "h:a/b", "c/d"],
+        ["--ssh-src-host=-oProxyCommand=id", "h:a/b", "c/d"],
+        ["--ssh-dst-port", "99999", "a/b", "h:c/d"],
+        ["--ssh-cipher", "aes;id", "a/b", "h:c/d"],
+        ["--ssh-program", "ssh -o x", "a/b", "h:c/d"],
+        ["--sudo-program", "sudo;id", "a/b", "h:c/d"],
+        ["--bwlimit", "fast", "a/b", "h:c/d"],
+        ["--preserve-properties", "mount point", "a/b", "h:c/d"],
+        ["--zfs-recv-o-targets", "sometimes", "a/b", "h:c/d"],
+        ["--", "evil host:a/b", "c/d"],
+        ["--", "a/b", "u$er@h:c/d"],
+    ],
+)
+def test_malicious_values_rejected_before_ssh_runs(
+    argv: list[str], no_zfs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     assert capsys.readouterr().err.strip()
     assert not no_zfs.exists()

@@ -80,9 +80,7 @@ def test_every_selection_of_short_histories(n: int) -> None:
                 steps = send_steps(src, selected, base, no_stream)
                 result = simulate(src, steps, start)
                 if no_stream and newer:
-                    expected_new = (
-                        [newer[-1]] if base is not None else sorted({newer[0], newer[-1]}, key=newer.index)
-                    )
+                    expected_new = [newer[-1]] if base is not None else sorted({newer[0], newer[-1]}, key=newer.index)
                 else:
                     expected_new = newer
                 assert result == [s.name for s in src if s.name in start or s.name in expected_new], (

@@ -34,8 +34,10 @@ NOW = 1_700_000_000  # 2023-11-14T22:13:20Z
 
 def snaps(creations: list[int], names: list[str] | None = None) -> list[Version]:
     names = names or [f"s{i}" for i in range(len(creations))]
-    return [Version("pool/ds", n, guid=1000 + i, createtxg=i + 1, creation=c) for i, (n, c) in
-            enumerate(zip(names, creations))]
+    return [
+        Version("pool/ds", n, guid=1000 + i, createtxg=i + 1, creation=c)
+        for i, (n, c) in enumerate(zip(names, creations))
+    ]
 
 
 def utc(*args: int) -> int:
@@ -51,6 +53,7 @@ def select(values: list[str], snapshots: list[Version], now: float = NOW) -> lis
 
 
 # ---- parsing -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -138,9 +141,16 @@ def test_times_and_ranks_needs_a_time_range() -> None:
 
 # ---- evaluation ----------------------------------------------------------------------------
 
+
 def test_fr_flt_005_absolute_range_selects_january_only() -> None:
-    creations = [utc(2022, 12, 31, 23, 59, 59), utc(2023, 1, 1), utc(2023, 1, 15), utc(2023, 1, 31, 23, 59, 59),
-                 utc(2023, 2, 1), utc(2023, 3, 1)]
+    creations = [
+        utc(2022, 12, 31, 23, 59, 59),
+        utc(2023, 1, 1),
+        utc(2023, 1, 15),
+        utc(2023, 1, 31, 23, 59, 59),
+        utc(2023, 2, 1),
+        utc(2023, 3, 1),
+    ]
     assert select(["2023-01-01..2023-02-01"], snaps(creations)) == ["s1", "s2", "s3"]
 
 
@@ -208,8 +218,12 @@ def test_time_and_rank_are_a_union() -> None:
 def test_deletion_example_without_union() -> None:
     # delete dailies older than 7 days but keep the latest 7 regardless of age
     creations = [NOW - d * DAY for d in range(20, 0, -1)]
-    group = SnapshotGroup(times_and_ranks=(parse_times_and_ranks(["notime", "all except latest 7"]),
-                                           parse_times_and_ranks(["anytime..7 days ago"])))
+    group = SnapshotGroup(
+        times_and_ranks=(
+            parse_times_and_ranks(["notime", "all except latest 7"]),
+            parse_times_and_ranks(["anytime..7 days ago"]),
+        )
+    )
     assert names_of(group.select(snaps(creations), NOW)) == [f"s{i}" for i in range(0, 13)]
     sparse = [NOW - d * DAY for d in (40, 30, 20)]
     assert names_of(group.select(snaps(sparse), NOW)) == []
@@ -242,8 +256,9 @@ def test_fr_flt_007_regex_then_latest_five() -> None:
 
 def test_fr_flt_007_groups_are_a_union() -> None:
     s = snaps([1, 2, 3, 4], ["a", "b", "c", "ab"])
-    f = SnapshotFilter((SnapshotGroup(NameFilter.build(["a"], [], "snapshot")),
-                        SnapshotGroup(NameFilter.build(["b"], [], "snapshot"))))
+    f = SnapshotFilter(
+        (SnapshotGroup(NameFilter.build(["a"], [], "snapshot")), SnapshotGroup(NameFilter.build(["b"], [], "snapshot")))
+    )
     assert names_of(f.select(s, NOW)) == ["a", "b"]
     assert not f.selects_all
     assert SnapshotFilter().selects_all
@@ -276,7 +291,7 @@ def test_rank_never_exceeds_n(creations: list[int], n: int, kind: str) -> None:
     s = snaps(creations)
     chosen = parse_times_and_ranks(["notime", f"{kind} {n}"]).select(s, NOW)
     assert len(chosen) == min(n, len(s))
-    assert chosen == (s[:n] if kind == "oldest" else s[len(s) - min(n, len(s)):])
+    assert chosen == (s[:n] if kind == "oldest" else s[len(s) - min(n, len(s)) :])
 
 
 @given(creation_lists, st.integers(0, 80), st.sampled_from(["latest", "oldest"]), st.booleans())

@@ -24,7 +24,9 @@ def words(stages: list) -> list[list[str]]:  # type: ignore[type-arg]
 
 def test_local_transfer_is_just_send_and_receive() -> None:
     assert words(transfer_stages(SEND, RECV, LOCAL, LOCAL, ALL, ALL, ALL, QUIET)) == [
-        ["local", *SEND], ["local", *RECV]]
+        ["local", *SEND],
+        ["local", *RECV],
+    ]
 
 
 def test_push_compresses_and_buffers_and_meters_uncompressed_bytes() -> None:
@@ -34,14 +36,17 @@ def test_push_compresses_and_buffers_and_meters_uncompressed_bytes() -> None:
     assert tuple(stages[1].argv[-2:]) == ("-s", "1000")
     remote = shlex.split(describe(stages).split(" | ssh ")[1])[-1]
     assert remote.startswith("{ mbuffer -q -s 128k -m 128M || {")
-    assert "| { zstd -dc || {" in remote and remote.endswith("{ zfs receive -u -s backup/a || { echo \"zferry-stage-failed $? 2\" >&2; exit 1; }; }")
+    assert "| { zstd -dc || {" in remote and remote.endswith(
+        '{ zfs receive -u -s backup/a || { echo "zferry-stage-failed $? 2" >&2; exit 1; }; }'
+    )
 
 
 def test_compression_only_when_both_ends_have_it_and_can_be_turned_off() -> None:
     only_src = transfer_stages(SEND, RECV, A, B, ALL, NONE, NONE, QUIET)
     assert [w[1] for w in words(only_src)] == ["zfs", "mbuffer", "zfs"]
-    off = transfer_stages(SEND, RECV, A, B, ALL, ALL, NONE, StreamOptions(compression=None, mbuffer=None,
-                                                                            progress_interval=0))
+    off = transfer_stages(
+        SEND, RECV, A, B, ALL, ALL, NONE, StreamOptions(compression=None, mbuffer=None, progress_interval=0)
+    )
     assert [w[1] for w in words(off)] == ["zfs", "zfs"]
 
 

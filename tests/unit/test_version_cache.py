@@ -16,7 +16,9 @@ def test_hit_only_while_snapshots_changed_holds(tmp_path: Path) -> None:
     cache.save()
     again = VersionCache(str(tmp_path), "host", "pool/root")
     hit = again.lookup("pool/root/x", 1000)
-    assert hit is not None and [(v.name, v.guid, v.createtxg) for v in hit] == [(v.name, v.guid, v.createtxg) for v in snaps]
+    assert hit is not None and [(v.name, v.guid, v.createtxg) for v in hit] == [
+        (v.name, v.guid, v.createtxg) for v in snaps
+    ]
     assert again.lookup("pool/root/x", 1001) is None  # a snapshot came or went
     assert again.lookup("pool/root/x", None) is None  # no snapshots_changed: never trust the cache
     assert VersionCache(str(tmp_path), "otherhost", "pool/root").lookup("pool/root/x", 1000) is None

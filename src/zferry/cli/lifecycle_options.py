@@ -144,8 +144,9 @@ def _creation(parser: argparse.ArgumentParser) -> None:
         help="remember the latest snapshot times per dataset, keyed on the dataset's snapshots_changed "
         "property (OpenZFS >= 2.2), so a run where nothing is due skips 'zfs list -t snapshot'",
     )
-    group.add_argument("--cache-dir", metavar="DIR", help=f"where --cache-snapshots keeps its files (default: "
-                       f"{default_cache_dir()})")
+    group.add_argument(
+        "--cache-dir", metavar="DIR", help=f"where --cache-snapshots keeps its files (default: {default_cache_dir()})"
+    )
 
 
 def _pruning(parser: argparse.ArgumentParser) -> None:
@@ -202,8 +203,13 @@ def _anchors(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("when periodic snapshots are due (anchors, in the plan's time zone)")
     defaults = PeriodAnchors()
     for f in fields(PeriodAnchors):
-        group.add_argument(f"--{f.name}", type=int, default=getattr(defaults, f.name), metavar="N",
-                           help=argparse.SUPPRESS if f.name.startswith("millisecondly") else None)
+        group.add_argument(
+            f"--{f.name}",
+            type=int,
+            default=getattr(defaults, f.name),
+            metavar="N",
+            help=argparse.SUPPRESS if f.name.startswith("millisecondly") else None,
+        )
 
 
 def _plan_groups(text: str, option: str) -> tuple[SnapshotGroup, ...]:
@@ -246,8 +252,11 @@ def build_snapshot_filter(args: argparse.Namespace) -> SnapshotFilter:
             groups.extend(_plan_groups(value, "--include-snapshot-plan"))
     close()
     if args.delete_dst_snapshots_except_plan is not None:
-        groups.extend(except_plan_filter(parse_plan(args.delete_dst_snapshots_except_plan,
-                                                    "--delete-dst-snapshots-except-plan")).groups)
+        groups.extend(
+            except_plan_filter(
+                parse_plan(args.delete_dst_snapshots_except_plan, "--delete-dst-snapshots-except-plan")
+            ).groups
+        )
     return SnapshotFilter(tuple(groups) or (SnapshotGroup(),))
 
 

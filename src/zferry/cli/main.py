@@ -74,9 +74,7 @@ def parse_pairs(words: Sequence[str]) -> list[tuple[Endpoint, Endpoint]]:
             or dst.dataset.startswith(src.dataset + "/")
             or src.dataset.startswith(dst.dataset + "/")
         ):
-            raise UsageError(
-                f"source {src} and destination {dst} overlap; choose a destination outside the source"
-            )
+            raise UsageError(f"source {src} and destination {dst} overlap; choose a destination outside the source")
     return pairs
 
 
@@ -192,8 +190,14 @@ def run(argv: Sequence[str]) -> int:
             for src, dst in pairs:
                 src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
                 dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)
-                report, done = run_pair(runner, config, lifecycle, src_side, dst_side,
-                                        lambda s, d: PairReplication(runner, config, s, d, connector.local()))
+                report, done = run_pair(
+                    runner,
+                    config,
+                    lifecycle,
+                    src_side,
+                    dst_side,
+                    lambda s, d: PairReplication(runner, config, s, d, connector.local()),
+                )
                 if report is not None:
                     log.info("%s", summarize(report))
                 if done.summary():

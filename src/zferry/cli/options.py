@@ -216,9 +216,7 @@ def _execution(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="kill any single command or transfer that runs longer than this",
     )
-    group.add_argument(
-        "--lock-dir", metavar="DIR", help="where lock files live (default: a per-user temp folder)"
-    )
+    group.add_argument("--lock-dir", metavar="DIR", help="where lock files live (default: a per-user temp folder)")
     group.add_argument(
         "-v",
         "--verbose",
@@ -231,13 +229,23 @@ def _execution(parser: argparse.ArgumentParser) -> None:
 
 def _retries(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("retries (only for transient errors: a dropped connection, a broken stream)")
-    group.add_argument("--retries", type=int, default=2, metavar="N",
-                       help="retry a dataset's replication up to N times; an interrupted transfer resumes "
-                       "where it stopped (default: 2)")
+    group.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="retry a dataset's replication up to N times; an interrupted transfer resumes "
+        "where it stopped (default: 2)",
+    )
     group.add_argument("--retry-min-sleep-secs", type=float, default=0.125, metavar="S", help="default: 0.125")
     group.add_argument("--retry-max-sleep-secs", type=float, default=300, metavar="S", help="default: 300")
-    group.add_argument("--retry-max-elapsed-secs", type=float, default=3600, metavar="S",
-                       help="no new retry after this long (default: 3600)")
+    group.add_argument(
+        "--retry-max-elapsed-secs",
+        type=float,
+        default=3600,
+        metavar="S",
+        help="no new retry after this long (default: 3600)",
+    )
 
 
 def _positive_int(text: str) -> int:

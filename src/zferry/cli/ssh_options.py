@@ -23,62 +23,124 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
         "remote hosts (ssh)",
         "An endpoint [[user@]host:]dataset is reached over ssh; all commands to a host share one "
         "ControlMaster connection, closed when zferry exits. The --ssh-src-*/--ssh-dst-* options "
-        "override the user, host and port given in the endpoint.")
+        "override the user, host and port given in the endpoint.",
+    )
     group.add_argument("--ssh-program", default="ssh", metavar="PROG", help="ssh client to use (default: ssh)")
     group.add_argument("--ssh-cipher", metavar="CIPHER", help="ssh -c CIPHER, e.g. aes128-gcm@openssh.com")
-    group.add_argument("--ssh-control-persist-secs", type=int, default=90, metavar="S",
-                       help="keep an idle master connection this long (default: 90)")
+    group.add_argument(
+        "--ssh-control-persist-secs",
+        type=int,
+        default=90,
+        metavar="S",
+        help="keep an idle master connection this long (default: 90)",
+    )
     for side in ("src", "dst"):
         group.add_argument(f"--ssh-{side}-user", metavar="USER")
         group.add_argument(f"--ssh-{side}-host", metavar="HOST")
         group.add_argument(f"--ssh-{side}-port", metavar="PORT")
         group.add_argument(f"--ssh-{side}-config-file", metavar="FILE", help="ssh -F FILE")
         group.add_argument(f"--ssh-{side}-private-key", metavar="FILE", help="ssh -i FILE")
-        group.add_argument(f"--ssh-{side}-extra-opts", default="", metavar="OPTS",
-                           help="more ssh options; only -o Key=value from an allow-list (no ProxyCommand, "
-                           "LocalCommand, ...), -c, -4, -6, -C")
+        group.add_argument(
+            f"--ssh-{side}-extra-opts",
+            default="",
+            metavar="OPTS",
+            help="more ssh options; only -o Key=value from an allow-list (no ProxyCommand, "
+            "LocalCommand, ...), -c, -4, -6, -C",
+        )
 
     privileges = parser.add_argument_group("privileges")
-    privileges.add_argument("--sudo-program", default="sudo", metavar="PROG",
-                            help="prepended (with -n) to zfs commands on a host where we are not root "
-                            "(default: sudo)")
-    privileges.add_argument("-p", "--no-privilege-elevation", action="store_true",
-                            help="never use sudo: the user has the rights it needs via 'zfs allow'")
+    privileges.add_argument(
+        "--sudo-program",
+        default="sudo",
+        metavar="PROG",
+        help="prepended (with -n) to zfs commands on a host where we are not root (default: sudo)",
+    )
+    privileges.add_argument(
+        "-p",
+        "--no-privilege-elevation",
+        action="store_true",
+        help="never use sudo: the user has the rights it needs via 'zfs allow'",
+    )
 
     stream = parser.add_argument_group("the transfer pipeline")
-    stream.add_argument("--compression-program", default="zstd", metavar="PROG",
-                        help="compress streams that cross the network when present on both ends "
-                        "(default: zstd; '-' turns it off)")
+    stream.add_argument(
+        "--compression-program",
+        default="zstd",
+        metavar="PROG",
+        help="compress streams that cross the network when present on both ends (default: zstd; '-' turns it off)",
+    )
     stream.add_argument("--compression-program-opts", default="-1", metavar="OPTS", help="default: -1")
-    stream.add_argument("--mbuffer-program", default="mbuffer", metavar="PROG",
-                        help="buffer both ends of a network hop when present (default: mbuffer; '-': off)")
+    stream.add_argument(
+        "--mbuffer-program",
+        default="mbuffer",
+        metavar="PROG",
+        help="buffer both ends of a network hop when present (default: mbuffer; '-': off)",
+    )
     stream.add_argument("--mbuffer-size", default="128M", metavar="SIZE", help="default: 128M")
-    stream.add_argument("--pv-program", default="pv", metavar="PROG",
-                        help="meter for progress and --bwlimit on this machine (default: pv; '-': off)")
+    stream.add_argument(
+        "--pv-program",
+        default="pv",
+        metavar="PROG",
+        help="meter for progress and --bwlimit on this machine (default: pv; '-': off)",
+    )
     stream.add_argument("--bwlimit", metavar="RATE", help="limit each transfer to RATE bytes/s, e.g. 10m, 500k")
     stream.add_argument("--no-progress", action="store_true", help="do not report transfer progress")
-    stream.add_argument("--progress-interval", type=int, default=0, metavar="S",
-                        help="seconds between progress reports (default: 1 on a terminal, 30 in logs)")
+    stream.add_argument(
+        "--progress-interval",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seconds between progress reports (default: 1 on a terminal, 30 in logs)",
+    )
 
     props = parser.add_argument_group("properties on the destination")
-    props.add_argument("--preserve-properties", action="append", default=[], metavar="PROP[,PROP...]",
-                       help="never take these properties from the stream (zfs receive -x), e.g. "
-                       "mountpoint,canmount,exec,sharenfs; repeatable")
-    for letter, what in (("o", "set them explicitly (zfs receive -o name=value)"),
-                         ("x", "ignore them in the stream (zfs receive -x name)")):
-        props.add_argument(f"--zfs-recv-{letter}-include-regex", action="append", default=[], metavar="REGEX",
-                           help=f"source properties whose name matches: {what}")
+    props.add_argument(
+        "--preserve-properties",
+        action="append",
+        default=[],
+        metavar="PROP[,PROP...]",
+        help="never take these properties from the stream (zfs receive -x), e.g. "
+        "mountpoint,canmount,exec,sharenfs; repeatable",
+    )
+    for letter, what in (
+        ("o", "set them explicitly (zfs receive -o name=value)"),
+        ("x", "ignore them in the stream (zfs receive -x name)"),
+    ):
+        props.add_argument(
+            f"--zfs-recv-{letter}-include-regex",
+            action="append",
+            default=[],
+            metavar="REGEX",
+            help=f"source properties whose name matches: {what}",
+        )
         props.add_argument(f"--zfs-recv-{letter}-exclude-regex", action="append", default=[], metavar="REGEX")
-        props.add_argument(f"--zfs-recv-{letter}-sources", default="local", metavar="SOURCES",
-                           help="which source properties: comma list of local, inherited, received, default")
-        props.add_argument(f"--zfs-recv-{letter}-targets", default="full" if letter == "o" else "full+incremental",
-                           metavar="full|incremental|full+incremental")
+        props.add_argument(
+            f"--zfs-recv-{letter}-sources",
+            default="local",
+            metavar="SOURCES",
+            help="which source properties: comma list of local, inherited, received, default",
+        )
+        props.add_argument(
+            f"--zfs-recv-{letter}-targets",
+            default="full" if letter == "o" else "full+incremental",
+            metavar="full|incremental|full+incremental",
+        )
 
     env = parser.add_argument_group("environment of child processes")
-    env.add_argument("--include-envvar-regex", action="append", default=[], metavar="REGEX",
-                     help="keep only environment variables whose name matches (repeatable)")
-    env.add_argument("--exclude-envvar-regex", action="append", default=[], metavar="REGEX",
-                     help="remove environment variables whose name matches, e.g. 'LD_.*' (wins)")
+    env.add_argument(
+        "--include-envvar-regex",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="keep only environment variables whose name matches (repeatable)",
+    )
+    env.add_argument(
+        "--exclude-envvar-regex",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="remove environment variables whose name matches, e.g. 'LD_.*' (wins)",
+    )
 
 
 def _side(args: argparse.Namespace, side: str) -> SshSide:
@@ -146,26 +208,29 @@ def build_property_rules(args: argparse.Namespace) -> PropertyRules:
     def rule(letter: str) -> PropertyRule:
         return PropertyRule(
             NameFilter(
-                compile_patterns(getattr(args, f"zfs_recv_{letter}_include_regex"),
-                                 f"--zfs-recv-{letter}-include-regex"),
-                compile_patterns(getattr(args, f"zfs_recv_{letter}_exclude_regex"),
-                                 f"--zfs-recv-{letter}-exclude-regex"),
+                compile_patterns(
+                    getattr(args, f"zfs_recv_{letter}_include_regex"), f"--zfs-recv-{letter}-include-regex"
+                ),
+                compile_patterns(
+                    getattr(args, f"zfs_recv_{letter}_exclude_regex"), f"--zfs-recv-{letter}-exclude-regex"
+                ),
             ),
             parse_sources(getattr(args, f"zfs_recv_{letter}_sources"), f"--zfs-recv-{letter}-sources"),
             parse_targets(getattr(args, f"zfs_recv_{letter}_targets"), f"--zfs-recv-{letter}-targets"),
         )
 
     preserve = [name.strip() for text in args.preserve_properties for name in text.split(",") if name.strip()]
-    return PropertyRules(check_property_names(preserve, "--preserve-properties"),
-                         rule("o"), rule("x"))
+    return PropertyRules(check_property_names(preserve, "--preserve-properties"), rule("o"), rule("x"))
 
 
 def child_environment(args: argparse.Namespace) -> Optional[dict[str, str]]:
     """The environment for child processes, or None to inherit ours unchanged."""
     if not args.include_envvar_regex and not args.exclude_envvar_regex:
         return None
-    names = NameFilter(compile_patterns(args.include_envvar_regex, "--include-envvar-regex"),
-                       compile_patterns(args.exclude_envvar_regex, "--exclude-envvar-regex"))
+    names = NameFilter(
+        compile_patterns(args.include_envvar_regex, "--include-envvar-regex"),
+        compile_patterns(args.exclude_envvar_regex, "--exclude-envvar-regex"),
+    )
     env = {k: v for k, v in os.environ.items() if names.accepts(k)}
     env.setdefault("PATH", os.defpath)  # children must still find zfs and ssh
     return env

@@ -67,8 +67,7 @@ class Host:
         # A POSIX sh pipeline exits with its last command's status (dash has no pipefail), so each
         # stage that fails says so on stderr; the runner turns that marker into a stage failure.
         remote = " | ".join(
-            f"{{ {shlex.join(s)} || {{ echo \"{STAGE_FAILED} $? {i}\" >&2; exit 1; }}; }}"
-            for i, s in enumerate(prefixed)
+            f'{{ {shlex.join(s)} || {{ echo "{STAGE_FAILED} $? {i}" >&2; exit 1; }}; }}' for i, s in enumerate(prefixed)
         )
         return [*self.ssh_argv(), remote]
 

@@ -183,8 +183,10 @@ class Runner:
                         self._kill(other)
         for reader in readers:
             reader.join(timeout=10)
-        return [_stage_result(host, argvs, proc.returncode, b"".join(buf).decode(errors="replace"))
-                for (host, argvs), proc, buf in zip(groups, procs, errors)]
+        return [
+            _stage_result(host, argvs, proc.returncode, b"".join(buf).decode(errors="replace"))
+            for (host, argvs), proc, buf in zip(groups, procs, errors)
+        ]
 
     # -- process bookkeeping --------------------------------------------------------------------
 
@@ -253,8 +255,9 @@ def _follow(stream: IO[bytes], into: list[bytes], callback: Callable[[int], None
     stream.close()
 
 
-def _progress_callbacks(stages: Sequence[Stage], groups: list[tuple[Host, list[list[str]]]]
-                        ) -> list[Optional[Callable[[int], None]]]:
+def _progress_callbacks(
+    stages: Sequence[Stage], groups: list[tuple[Host, list[list[str]]]]
+) -> list[Optional[Callable[[int], None]]]:
     by_argv = {(s.host, s.argv): s.on_progress for s in stages if s.on_progress is not None}
     out: list[Optional[Callable[[int], None]]] = []
     for host, argvs in groups:
@@ -278,9 +281,7 @@ def describe(stages: Sequence[Stage]) -> str:
     return " | ".join(shlex.join(host.pipeline(argvs)) for host, argvs in group_by_host(stages))
 
 
-def _pipeline_error(
-    failed: list[StageResult], results: list[StageResult], classify: ErrorClassifier
-) -> CommandError:
+def _pipeline_error(failed: list[StageResult], results: list[StageResult], classify: ErrorClassifier) -> CommandError:
     # Name the stage that failed for a reason of its own: a lost ssh connection (255) first; then
     # anything but the collateral damage of another stage's death (SIGPIPE/SIGTERM, or a meter or
     # buffer that could not write on).

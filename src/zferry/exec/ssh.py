@@ -25,13 +25,35 @@ from zferry.exec.host import Host
 log = logging.getLogger("zferry")
 
 # `-o Key=value` keys a user may set; compared case-insensitively as ssh does.
-ALLOWED_OPTIONS = frozenset(k.lower() for k in (
-    "AddressFamily", "BatchMode", "BindAddress", "Ciphers", "Compression", "ConnectionAttempts",
-    "ConnectTimeout", "GlobalKnownHostsFile", "HostKeyAlgorithms", "HostKeyAlias", "IdentitiesOnly",
-    "IPQoS", "KexAlgorithms", "LogLevel", "MACs", "PubkeyAcceptedAlgorithms", "PubkeyAuthentication",
-    "ServerAliveCountMax", "ServerAliveInterval", "StrictHostKeyChecking", "TCPKeepAlive",
-    "UpdateHostKeys", "UserKnownHostsFile", "VerifyHostKeyDNS",
-))
+ALLOWED_OPTIONS = frozenset(
+    k.lower()
+    for k in (
+        "AddressFamily",
+        "BatchMode",
+        "BindAddress",
+        "Ciphers",
+        "Compression",
+        "ConnectionAttempts",
+        "ConnectTimeout",
+        "GlobalKnownHostsFile",
+        "HostKeyAlgorithms",
+        "HostKeyAlias",
+        "IdentitiesOnly",
+        "IPQoS",
+        "KexAlgorithms",
+        "LogLevel",
+        "MACs",
+        "PubkeyAcceptedAlgorithms",
+        "PubkeyAuthentication",
+        "ServerAliveCountMax",
+        "ServerAliveInterval",
+        "StrictHostKeyChecking",
+        "TCPKeepAlive",
+        "UpdateHostKeys",
+        "UserKnownHostsFile",
+        "VerifyHostKeyDNS",
+    )
+)
 _FLAGS = frozenset({"-4", "-6", "-C", "-q", "-v", "-T", "-x", "-a"})
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_.,:/@+=\-^*]+")
 
@@ -126,9 +148,18 @@ class SshConnections:
 
     def host(self, side: SshSide, host: str, user: Optional[str], zfs_prefix: Sequence[str] = ()) -> Host:
         s = self.settings
-        options = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={s.connect_timeout}",
-                   "-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_dir}/%C",
-                   "-o", f"ControlPersist={s.control_persist_secs}"]
+        options = [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={s.connect_timeout}",
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            f"ControlPath={self.control_dir}/%C",
+            "-o",
+            f"ControlPersist={s.control_persist_secs}",
+        ]
         if s.cipher:
             options += ["-c", s.cipher]
         if side.config_file:
@@ -147,8 +178,12 @@ class SshConnections:
             if not sockets:
                 break
             try:
-                subprocess.run([*host.ssh_argv()[:-2], "-O", "exit", "--", host.name or ""], capture_output=True,
-                               timeout=10, check=False)
+                subprocess.run(
+                    [*host.ssh_argv()[:-2], "-O", "exit", "--", host.name or ""],
+                    capture_output=True,
+                    timeout=10,
+                    check=False,
+                )
             except (OSError, subprocess.TimeoutExpired):
                 pass
         shutil.rmtree(self.control_dir, ignore_errors=True)

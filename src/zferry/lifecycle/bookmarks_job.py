@@ -46,7 +46,8 @@ def bookmark_candidates(plan: DatasetPlan, src_versions: Sequence[Version], mode
     always = {plan.steps[-1].target.guid} | {s.target.guid for s in plan.steps if s.base is None}
     units = _UNITS_BY_MODE.get(mode)
     wanted = [
-        s for s in sent_snapshots(plan.steps, history)
+        s
+        for s in sent_snapshots(plan.steps, history)
         if units is None or s.guid in always or _period_unit(s.name) in units
     ]
     bookmarked = {v.guid for v in src_versions if v.is_bookmark}
@@ -67,8 +68,7 @@ class Bookmarker:
     def __call__(self, plan: DatasetPlan, src_versions: Sequence[Version]) -> None:
         for snap in bookmark_candidates(plan, src_versions, self.mode):
             try:
-                self.runner.run(self.src.host, zfs.bookmark(snap, snap.name), changes=True,
-                                classify=zfs.classify_error)
+                self.runner.run(self.src.host, zfs.bookmark(snap, snap.name), changes=True, classify=zfs.classify_error)
             except CommandError as error:  # the data is replicated; a missing bookmark only costs safety
                 log.warning("%s: could not bookmark %s: %s", plan.src, snap.tag, error)
                 continue

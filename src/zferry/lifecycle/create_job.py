@@ -64,8 +64,13 @@ def take_snapshots(runner: Runner, side: Side, by_name: Mapping[str, Sequence[st
     for name, datasets in by_name.items():
         parts = zfs.argument_batches([f"{d}@{name}" for d in datasets], MAX_ARGV_CHARS)
         if len(parts) > 1:
-            log.warning("%s: @%s on %d datasets needs %d zfs snapshot calls; they are not atomic together",
-                        side, name, len(datasets), len(parts))
+            log.warning(
+                "%s: @%s on %d datasets needs %d zfs snapshot calls; they are not atomic together",
+                side,
+                name,
+                len(datasets),
+                len(parts),
+            )
         for part in parts:
             log.info("%s: creating @%s on %d dataset(s)", side, name, len(part))
             runner.run(side.host, zfs.snapshot(part), changes=True, classify=zfs.classify_error)
@@ -117,8 +122,9 @@ def _existing_via_cache(
     result: CreateResult,
 ) -> dict[str, Sequence[Version]]:
     props_wanted = [datasets.exclude_property] if datasets.exclude_property else []
-    out = runner.run(side.host, zfs.list_snapshots_changed(side.root, props_wanted, recursive),
-                     classify=zfs.classify_error)
+    out = runner.run(
+        side.host, zfs.list_snapshots_changed(side.root, props_wanted, recursive), classify=zfs.classify_error
+    )
     listed = zfs.parse_snapshots_changed(out, props_wanted)
     props = {name: p for name, (_, p) in listed.items()}
     selected = datasets.select(side.root, list(listed), props, recursive)

@@ -14,9 +14,7 @@ from typing import Callable
 from zferry.model import Inventory
 
 
-def removable_tops(
-    existing: Sequence[str], selected: Collection[str], condition: Callable[[str], bool]
-) -> list[str]:
+def removable_tops(existing: Sequence[str], selected: Collection[str], condition: Callable[[str], bool]) -> list[str]:
     """The tops of the subtrees of `existing` in which every dataset is selected and meets `condition`."""
     names = set(existing)
     chosen = set(selected)
@@ -27,9 +25,7 @@ def removable_tops(
             children.setdefault(parent, []).append(name)
     removable: dict[str, bool] = {}
     for name in sorted(names, key=lambda n: n.count("/"), reverse=True):  # children before parents
-        removable[name] = (
-            name in chosen and condition(name) and all(removable[c] for c in children.get(name, ()))
-        )
+        removable[name] = name in chosen and condition(name) and all(removable[c] for c in children.get(name, ()))
     return sorted(n for n, ok in removable.items() if ok and not removable.get(n.rpartition("/")[0], False))
 
 

@@ -32,11 +32,15 @@ def _destroy(runner: Runner, dst: Side, tops: Sequence[str], why: str) -> None:
 
 
 def delete_orphans(
-    runner: Runner, config: ReplicationConfig, dst: Side, dst_inventory: Inventory,
-    src_root: str, src_inventory: Inventory,
+    runner: Runner,
+    config: ReplicationConfig,
+    dst: Side,
+    dst_inventory: Inventory,
+    src_root: str,
+    src_inventory: Inventory,
 ) -> tuple[list[str], Inventory]:
     """Destroy selected destination subtrees the source lacks; return their tops and what is left."""
-    src_relative = {"" if n == src_root else n[len(src_root) + 1:] for n in src_inventory.datasets}
+    src_relative = {"" if n == src_root else n[len(src_root) + 1 :] for n in src_inventory.datasets}
     tops = orphan_tops(dst_inventory, dst.root, _selected(config, dst, dst_inventory), src_relative)
     _destroy(runner, dst, tops, "not on the source; --delete-dst-datasets")
     return tops, without_subtrees(dst_inventory, tops)

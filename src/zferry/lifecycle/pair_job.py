@@ -85,8 +85,9 @@ def run_pair(
         cache = SnapshotCache(lifecycle.cache_dir, src.host.label, src.root) if lifecycle.cache_dir else None
         if cache is None or src_needed_later or lifecycle.create.even_if_not_due:
             src_inventory = _must_list(runner, src, config)
-        created = create_snapshots(runner, src, lifecycle.create, config.datasets, config.recursive,
-                                   src_inventory, cache)
+        created = create_snapshots(
+            runner, src, lifecycle.create, config.datasets, config.recursive, src_inventory, cache
+        )
         report.created, report.cache_hits, report.cache_misses = created.count, created.cache_hits, created.cache_misses
         if created.count and not runner.dry_run:
             src_inventory = None  # stale: the new snapshots' GUIDs are only known after listing again
@@ -131,8 +132,9 @@ def _delete(
     if src is not None and src_inventory is None and (lifecycle.delete_snapshots or lifecycle.delete_datasets):
         src_inventory = _must_list(runner, src, config)
     if lifecycle.delete_datasets:
-        tops, dst_inventory = delete_orphans(runner, config, dst, dst_inventory, src.root if src else "",
-                                             src_inventory or Inventory.empty())
+        tops, dst_inventory = delete_orphans(
+            runner, config, dst, dst_inventory, src.root if src else "", src_inventory or Inventory.empty()
+        )
         report.deleted_datasets += tops
     if lifecycle.delete_snapshots:
         pruned = prune(runner, config, lifecycle, src, dst, src_inventory, dst_inventory)

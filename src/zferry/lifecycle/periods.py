@@ -83,9 +83,7 @@ def check_schedulable(period: Period, option: str) -> None:
             "that does (e.g. 10minutely, 2hourly, 6hourly) so snapshots happen at the same times every day"
         )
     if period.unit == "monthly" and 12 % period.amount != 0:
-        raise UsageError(
-            f"{option}: period '{period.amount}monthly' does not divide a year; use 1, 2, 3, 4, 6 or 12"
-        )
+        raise UsageError(f"{option}: period '{period.amount}monthly' does not divide a year; use 1, 2, 3, 4, 6 or 12")
 
 
 @dataclass(frozen=True)
@@ -198,9 +196,7 @@ def ceil_wall(wall: datetime, period: Period, anchors: PeriodAnchors) -> datetim
         elif unit == "daily":
             start = midnight + timedelta(hours=a.daily_hour, minutes=a.daily_minute, seconds=a.daily_second)
         else:
-            start = midnight + timedelta(
-                hours=a.weekly_hour, minutes=a.weekly_minute, seconds=a.weekly_second
-            )
+            start = midnight + timedelta(hours=a.weekly_hour, minutes=a.weekly_minute, seconds=a.weekly_second)
             python_weekday = (a.weekly_weekday - 1) % 7  # cron counts 0=Sunday, Python 0=Monday
             start -= timedelta(days=(start.weekday() - python_weekday) % 7)
         if start > wall:  # count from the latest anchor at or before wall, as bzfs does

@@ -93,7 +93,7 @@ def prune(
     def one(dst_name: str) -> None:
         src_versions: Optional[tuple[Version, ...]] = None
         if src is not None:
-            src_name = src.root + dst_name[len(dst.root):]
+            src_name = src.root + dst_name[len(dst.root) :]
             src_versions = src_inventory.versions.get(src_name, ()) if src_inventory is not None else ()
         doomed, held = prune_dataset_versions(dst_name, dst_inventory, src_versions, config, lifecycle, now)
         for version in held:

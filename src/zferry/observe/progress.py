@@ -40,8 +40,14 @@ class Progress:
     interval sets how often).
     """
 
-    def __init__(self, label: str, total: Optional[int], stream: TextIO = sys.stderr,
-                 clock: Callable[[], float] = time.monotonic, quiet_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        label: str,
+        total: Optional[int],
+        stream: TextIO = sys.stderr,
+        clock: Callable[[], float] = time.monotonic,
+        quiet_seconds: float = 0.0,
+    ) -> None:
         self.label = label
         self.total = total
         self.stream = stream

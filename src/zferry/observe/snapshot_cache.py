@@ -67,8 +67,9 @@ class SnapshotCache:
             return None
         return {k: (latest[k][0], int(latest[k][1])) if latest[k] else None for k in keys}
 
-    def store(self, dataset: str, changed: Optional[int], latest: Mapping[str, Optional[tuple[str, int]]],
-              listed_at: float) -> None:
+    def store(
+        self, dataset: str, changed: Optional[int], latest: Mapping[str, Optional[tuple[str, int]]], listed_at: float
+    ) -> None:
         """Remember `latest` for `dataset`, if the listing started safely after the last change."""
         if changed is None or listed_at < changed + MARGIN:
             self.forget(dataset)

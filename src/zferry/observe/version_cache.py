@@ -45,8 +45,9 @@ class VersionCache:
             return None
         return tuple(Version(dataset, str(n), int(g), int(t), 0) for n, g, t in entry[1])  # type: ignore[call-overload]
 
-    def store(self, dataset: str, changed: Optional[int], versions: Sequence[Version], listed_at: float,
-              clock_error: float) -> None:
+    def store(
+        self, dataset: str, changed: Optional[int], versions: Sequence[Version], listed_at: float, clock_error: float
+    ) -> None:
         """Remember `versions` if the listing (`listed_at`, host clock) was safely after the change."""
         if changed is None or listed_at - changed < SAFETY_SECONDS + clock_error:
             self.forget(dataset)

@@ -18,9 +18,27 @@ from zferry.errors import UsageError
 from zferry.select.regex import NameFilter
 
 # Properties that would change what the received dataset is, or cannot be set by receive.
-NEVER_SET = frozenset({"type", "guid", "createtxg", "creation", "used", "available", "referenced",
-                       "encryption", "keyformat", "keylocation", "pbkdf2iters", "encryptionroot",
-                       "keystatus", "volsize", "origin", "snapshots_changed", "receive_resume_token"})
+NEVER_SET = frozenset(
+    {
+        "type",
+        "guid",
+        "createtxg",
+        "creation",
+        "used",
+        "available",
+        "referenced",
+        "encryption",
+        "keyformat",
+        "keylocation",
+        "pbkdf2iters",
+        "encryptionroot",
+        "keystatus",
+        "volsize",
+        "origin",
+        "snapshots_changed",
+        "receive_resume_token",
+    }
+)
 
 PropertyValues = Mapping[str, tuple[str, str]]  # name -> (value, source)
 
@@ -38,8 +56,11 @@ class PropertyRule:
     def chosen(self, props: PropertyValues, full: bool) -> list[str]:
         if not self.active or ("full" if full else "incremental") not in self.targets:
             return []
-        return sorted(name for name, (_, source) in props.items()
-                      if name not in NEVER_SET and _source_kind(source) in self.sources and self.names.accepts(name))
+        return sorted(
+            name
+            for name, (_, source) in props.items()
+            if name not in NEVER_SET and _source_kind(source) in self.sources and self.names.accepts(name)
+        )
 
 
 @dataclass(frozen=True)

@@ -135,9 +135,7 @@ def plan_dataset(
     if newer:
         if not (policy.force or policy.rollback_to_latest_common):
             return Conflict(src, dst, "diverged", common, newer)
-        return DatasetPlan(
-            src, dst, rollback_to=dst_common, rollback_destroys_newer=True, steps=steps, common=common
-        )
+        return DatasetPlan(src, dst, rollback_to=dst_common, rollback_destroys_newer=True, steps=steps, common=common)
     if policy.rollback_to_latest and steps:
         return DatasetPlan(src, dst, rollback_to=dst_common, steps=steps, common=common)
     return DatasetPlan(src, dst, steps=steps, common=common)

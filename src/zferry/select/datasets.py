@@ -36,9 +36,7 @@ class DatasetFilter:
         """Combine `--include/--exclude-dataset[-regex]` options into one filter."""
         include = list(compile_patterns(include_regex, "--include-dataset-regex"))
         exclude = list(compile_patterns(exclude_regex, "--exclude-dataset-regex"))
-        if exclude_property is not None and not re.fullmatch(
-            r"[a-z0-9_.\-]+:[A-Za-z0-9_.:\-]+", exclude_property
-        ):
+        if exclude_property is not None and not re.fullmatch(r"[a-z0-9_.\-]+:[A-Za-z0-9_.:\-]+", exclude_property):
             raise UsageError(
                 f"--exclude-dataset-property {exclude_property!r}: give a user property name such as com.corp:no_backup"
             )
