@@ -45,6 +45,16 @@ def test_no_stream_sends_only_the_latest(vm: Vm, roots: tuple[str, str]) -> None
     assert list(vm.snapshot_guids(dst)) == ["@s1", "@s2", "@s4"]
 
 
+def test_no_stream_first_run_sends_only_the_latest_in_full(vm: Vm, roots: tuple[str, str]) -> None:
+    """--no-stream on an empty destination: the latest selected snapshot alone, in full (as syncoid, bzfs)."""
+    src, dst = roots
+    make(vm, src, [], ["s1", "s2", "s3"])
+    result = vm.zferry("-v", "-v", "--no-stream", "--exclude-snapshot-regex", "s3", src, dst)
+    assert re.search(rf"zfs send {src}@s2 \| (pv [^|]+\| )?zfs receive", result.output), result.output
+    assert f"{src}@s1" not in result.output
+    assert vm.snapshot_guids(dst) == {"@s2": vm.snapshot_guids(src)["@s2"]}
+
+
 def test_three_level_tree_of_30_datasets(vm: Vm, roots: tuple[str, str]) -> None:
     """-r: every descendant, parents before children; re-run replicates incrementally."""
     src, dst = roots

@@ -53,6 +53,12 @@ def test_no_stream_sends_only_the_latest() -> None:
     assert [str(s) for s in steps] == ["-i @s2 src/ds@s4"]
 
 
+def test_no_stream_first_run_sends_only_the_latest_in_full() -> None:
+    src = history("s1 s2 s3 s4")
+    steps = send_steps(src, {s.guid for s in src if s.name != "s4"}, None, no_stream=True)
+    assert [str(s) for s in steps] == ["full src/ds@s3"]
+
+
 def test_from_bookmark_first_step_is_dash_i() -> None:
     snaps = history("s3 s4 s5", start_txg=30)
     base = history("#s2", start_txg=20)[0]
@@ -79,18 +85,16 @@ def test_every_selection_of_short_histories(n: int) -> None:
             for no_stream in (False, True):
                 steps = send_steps(src, selected, base, no_stream)
                 result = simulate(src, steps, start)
-                if no_stream and newer:
-                    expected_new = [newer[-1]] if base is not None else sorted({newer[0], newer[-1]}, key=newer.index)
-                else:
-                    expected_new = newer
+                expected_new = newer[-1:] if no_stream else newer  # no_stream: only the latest, with or without base
                 assert result == [s.name for s in src if s.name in start or s.name in expected_new], (
                     base_index,
                     mask,
                     no_stream,
                     [str(s) for s in steps],
                 )
-                if not no_stream:  # never more steps than selected snapshots
-                    assert len(steps) <= len(newer)
+                assert len(steps) <= (min(1, len(newer)) if no_stream else len(newer))
+                if no_stream and base is None and newer:  # first run: the latest alone, in full
+                    assert [s.kind for s in steps] == ["full"]
 
 
 @given(st.lists(st.booleans(), min_size=1, max_size=40), st.integers(min_value=-1, max_value=39))

@@ -7,8 +7,9 @@ and `c` excluded by a filter (selected: b d e f):
     -i b d   (skips c: -I would send it)
     -I d f   (sends e and f)
 
-With `no_stream` only the latest selected snapshot is sent: `-i a f`. `-I` never starts at a
-bookmark (ZFS only takes a bookmark as the base of `-i`), so the first step from one is `-i`.
+With `no_stream` only the latest selected snapshot is sent: `-i a f`; with no base, `f` in
+full (as syncoid and bzfs do). `-I` never starts at a bookmark (ZFS only takes a bookmark as
+the base of `-i`), so the first step from one is `-i`.
 """
 
 from __future__ import annotations
@@ -50,20 +51,21 @@ def send_steps(
 
     `history` is the source dataset's snapshots (no bookmarks) oldest first; `selected` holds
     the guids of those to send. `base` is the snapshot or bookmark the destination already
-    has (None: start with a full send of the oldest selected snapshot).
+    has (None: start with a full send of the oldest selected snapshot). With `no_stream` only
+    the latest selected one is sent: `-i` from `base`, or in full when there is no base.
     """
     start = 0 if base is None else _first_after(history, base)
     todo = [i for i in range(start, len(history)) if history[i].guid in selected]
     if not todo:
         return []
+    if no_stream:
+        return [SendStep(base, history[todo[-1]])]
     steps: list[SendStep] = []
     if base is None:
         steps.append(SendStep(None, history[todo[0]]))
         base, todo = history[todo[0]], todo[1:]
         if not todo:
             return steps
-    if no_stream:
-        return [*steps, SendStep(base, history[todo[-1]])]
     position = _index_of(history, base)  # None for a bookmark base
     k = 0
     while k < len(todo):
