@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 from zoneinfo import ZoneInfo
@@ -12,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zferry.errors import UsageError
-from zferry.lifecycle.periods import Period, PeriodAnchors, next_boundary, parse_period, resolve_timezone
+from zferry.lifecycle.periods import Period, PeriodAnchors, first_instant, next_boundary, parse_period, resolve_timezone
 from zferry.lifecycle.plan import (
     DEFAULT_TIMEFORMAT,
     PlanEntry,
@@ -313,7 +315,8 @@ def test_berlin_spring_forward_names_and_dailies() -> None:
         daily_hour=2,
         daily_minute=30,
     )
-    assert local_times(created, "_daily", BERLIN) == ["03-30 12:00+0100", "03-31 03:30+0200", "04-01 02:30+0200"]
+    # 02:30 did not exist on 03-31: the first instant after the gap
+    assert local_times(created, "_daily", BERLIN) == ["03-30 12:00+0100", "03-31 03:00+0200", "04-01 02:30+0200"]
     hourly = [v.name for v in created if v.name.endswith("_hourly")]
     assert "prod_onsite_2024-03-31_01:00:00_hourly" in hourly
     assert "prod_onsite_2024-03-31_03:00:00_hourly" in hourly
@@ -343,7 +346,9 @@ def test_berlin_fall_back_one_daily_per_day_at_anchor() -> None:
     assert len(halves) == 96 * 2  # 96 real hours, a snapshot every 30 real minutes
     assert {b - a for a, b in zip(halves, halves[1:])} == {1800}
     names = [v.name for v in created if v.name.endswith("_30minutely")]
-    assert names.count("prod_onsite_2024-10-27_02:30:00_30minutely") == 2  # the repeated hour
+    assert len(set(names)) == len(names)
+    assert "prod_onsite_2024-10-27_02:30:00_30minutely" in names  # the first run of the repeated hour
+    assert "prod_onsite_2024-10-27_02:30:00dst_30minutely" in names  # its second run
 
 
 def test_new_york_weekly_and_monthly_anchors() -> None:
@@ -413,14 +418,15 @@ def test_yearly_and_multi_month_boundaries() -> None:
             Period(2, "hourly"),
         ]
     ),
-    st.sampled_from([BERLIN, NEW_YORK, UTC]),
+    st.sampled_from([BERLIN, NEW_YORK, UTC, ZoneInfo("Australia/Lord_Howe"), ZoneInfo("Asia/Kolkata")]),
 )
 def test_next_boundary_is_strictly_later_and_within_a_period(instant: int, period: Period, tz: object) -> None:
     after = datetime.fromtimestamp(instant, UTC)
     nxt = next_boundary(after, period, PeriodAnchors(), tz)  # type: ignore[arg-type]
     assert nxt > after
     limit = timedelta(days=32) if period.unit == "monthly" else timedelta(milliseconds=period.milliseconds)
-    assert nxt - after <= limit + timedelta(hours=1)  # a DST change may add an hour
+    slack = timedelta(0) if period.steps_in_real_time else timedelta(hours=1)  # a DST change may add an hour
+    assert nxt - after <= limit + slack
     assert next_boundary(nxt, period, PeriodAnchors(), tz) > nxt  # type: ignore[arg-type]
 
 
@@ -453,23 +459,155 @@ def test_gfs_year_creates_the_expected_snapshots() -> None:
     ("start", "utc_hours"),
     [
         (ts(UTC, 2024, 11, 3, 2), [2, 4, 7, 9, 11]),  # fall back: the wall clock reaches 02:00 again 3 h later
-        (ts(UTC, 2024, 3, 10, 3), [3, 5, 8, 10, 12]),  # spring forward: 02:00 is skipped, 04:00 EDT is next
+        (ts(UTC, 2024, 3, 10, 3), [3, 5, 7, 8, 10, 12]),  # spring forward: 02:00 is missing, 03:00 EDT instead
     ],
 )
 def test_two_hourly_follows_the_new_york_wall_clock(start: int, utc_hours: list[int]) -> None:
     created = simulate("{'prod': {'onsite': {'2hourly': 5}}}", NEW_YORK, start, start + 10 * HOUR, 600)
     assert [datetime.fromtimestamp(v.creation, UTC).hour for v in created] == utc_hours
-    assert {datetime.fromtimestamp(v.creation, NEW_YORK).hour % 2 for v in created} == {0}
+    local_hours = [datetime.fromtimestamp(v.creation, NEW_YORK).hour for v in created]
+    assert [h for h in local_hours if h % 2] in ([], [3])  # 03:00 EDT stands for the missing 02:00
 
 
-def test_hourly_across_lord_howe_half_hour_dst_end() -> None:
-    lord_howe = ZoneInfo("Australia/Lord_Howe")  # 2024-04-07 02:00 (+11) becomes 01:30 (+10:30)
-    start = ts(lord_howe, 2024, 4, 6, 23)
-    created = simulate("{'prod': {'onsite': {'hourly': 5}}}", lord_howe, start, start + 5 * HOUR, 300)
-    assert local_times(created, "_hourly", lord_howe) == [
-        "04-06 23:00+1100",
-        "04-07 00:00+1100",
-        "04-07 01:00+1100",
-        "04-07 02:00+1030",
-        "04-07 03:00+1030",
+VIENNA = ZoneInfo("Europe/Vienna")
+LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
+
+# Both DST changes of 2026 in each zone: the UTC instant of the change, the start of six
+# hours of runs every 5 minutes around it, the hourly snapshots' local timestamps hour by
+# hour, and those of the 15-minutely ones in the hour before and after the change.
+DST_CHANGES_2026 = [
+    pytest.param(
+        VIENNA,
+        ts(UTC, 2026, 3, 29, 1),  # 02:00 CET becomes 03:00 CEST
+        ts(UTC, 2026, 3, 28, 22),
+        ["03-28_23:00:00", "03-29_00:00:00", "03-29_01:00:00", "03-29_03:00:00", "03-29_04:00:00", "03-29_05:00:00"],
+        ["01:00:00", "01:15:00", "01:30:00", "01:45:00", "03:00:00", "03:15:00", "03:30:00", "03:45:00"],
+        id="vienna-spring",
+    ),
+    pytest.param(
+        VIENNA,
+        ts(UTC, 2026, 10, 25, 1),  # 03:00 CEST becomes 02:00 CET
+        ts(UTC, 2026, 10, 24, 22),
+        ["10-25_00:00:00", "10-25_01:00:00", "10-25_02:00:00", "10-25_02:00:00dst", "10-25_03:00:00", "10-25_04:00:00"],
+        ["02:00:00", "02:15:00", "02:30:00", "02:45:00", "02:00:00dst", "02:15:00dst", "02:30:00dst", "02:45:00dst"],
+        id="vienna-fall",
+    ),
+    pytest.param(
+        NEW_YORK,
+        ts(UTC, 2026, 3, 8, 7),  # 02:00 EST becomes 03:00 EDT
+        ts(UTC, 2026, 3, 8, 4),
+        ["03-07_23:00:00", "03-08_00:00:00", "03-08_01:00:00", "03-08_03:00:00", "03-08_04:00:00", "03-08_05:00:00"],
+        ["01:00:00", "01:15:00", "01:30:00", "01:45:00", "03:00:00", "03:15:00", "03:30:00", "03:45:00"],
+        id="new-york-spring",
+    ),
+    pytest.param(
+        NEW_YORK,
+        ts(UTC, 2026, 11, 1, 6),  # 02:00 EDT becomes 01:00 EST
+        ts(UTC, 2026, 11, 1, 3),
+        ["10-31_23:00:00", "11-01_00:00:00", "11-01_01:00:00", "11-01_01:00:00dst", "11-01_02:00:00", "11-01_03:00:00"],
+        ["01:00:00", "01:15:00", "01:30:00", "01:45:00", "01:00:00dst", "01:15:00dst", "01:30:00dst", "01:45:00dst"],
+        id="new-york-fall",
+    ),
+    pytest.param(
+        LORD_HOWE,
+        ts(UTC, 2026, 4, 4, 15),  # 02:00 (+11:00) becomes 01:30 (+10:30); in summer time hourly falls on :30
+        ts(UTC, 2026, 4, 4, 12, 30),
+        ["04-04_23:30:00", "04-05_00:30:00", "04-05_01:30:00", "04-05_02:00:00", "04-05_03:00:00", "04-05_04:00:00"],
+        ["01:00:00", "01:15:00", "01:30:00", "01:45:00", "01:30:00dst", "01:45:00dst", "02:00:00", "02:15:00"],
+        id="lord-howe-autumn",
+    ),
+    pytest.param(
+        LORD_HOWE,
+        ts(UTC, 2026, 10, 3, 15, 30),  # 02:00 (+10:30) becomes 02:30 (+11:00)
+        ts(UTC, 2026, 10, 3, 12, 30),
+        ["10-03_23:00:00", "10-04_00:00:00", "10-04_01:00:00", "10-04_02:30:00", "10-04_03:30:00", "10-04_04:30:00"],
+        ["01:00:00", "01:15:00", "01:30:00", "01:45:00", "02:30:00", "02:45:00", "03:00:00", "03:15:00"],
+        id="lord-howe-spring",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tz", "change", "start", "hourly", "quarters"), DST_CHANGES_2026)
+def test_hour_by_hour_through_each_dst_change(
+    tz: ZoneInfo, change: int, start: int, hourly: list[str], quarters: list[str]
+) -> None:
+    """Hourly and shorter periods step in real time: one snapshot per period, unique names."""
+    created = simulate("{'prod': {'onsite': {'hourly': 36, '15minutely': 8}}}", tz, start, start + 6 * HOUR, 300)
+    names = [v.name for v in created]
+    assert len(set(names)) == len(names)
+    hours = [v for v in created if v.name.endswith("_hourly")]
+    quarter = [v for v in created if v.name.endswith("_15minutely")]
+    assert names_of(hours) == [f"2026-{t}" for t in hourly]
+    assert [v.creation - start for v in hours] == [k * HOUR for k in range(6)]  # neither skipped nor doubled
+    assert [v.creation - start for v in quarter] == [k * 900 for k in range(24)]
+    assert [n.split("_")[1] for n in names_of(v for v in quarter if -HOUR <= v.creation - change < HOUR)] == quarters
+
+
+def test_local_zone_of_this_machine_steps_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--create-src-snapshots-timezone ''`: this machine's zone (here TZ=Europe/Vienna) behaves alike."""
+    monkeypatch.setenv("TZ", "Europe/Vienna")
+    time.tzset()
+    try:
+        start = ts(UTC, 2026, 10, 24, 23)
+        created = simulate("{'prod': {'onsite': {'hourly': 36}}}", None, start, start + 4 * HOUR, 300)
+        skipped = first_instant(datetime(2026, 3, 29, 2, 30), None)
+        repeated = first_instant(datetime(2026, 10, 25, 2, 30), None)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert names_of(created) == [
+        "2026-10-25_01:00:00",
+        "2026-10-25_02:00:00",
+        "2026-10-25_02:00:00dst",
+        "2026-10-25_03:00:00",
     ]
+    assert skipped == datetime(2026, 3, 29, 1, tzinfo=UTC)  # 02:30 CET never happened: 03:00 CEST
+    assert repeated == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST, the first of two
+
+
+def names_of(versions: Iterable[Version]) -> list[str]:
+    """The timestamps of plan snapshot names `prod_onsite_<timestamp>_<period>`."""
+    return [v.name[len("prod_onsite_") :].rpartition("_")[0] for v in versions]
+
+
+@pytest.mark.parametrize(
+    ("tz", "change", "anchor", "on_change_day"),
+    [
+        (VIENNA, ts(UTC, 2026, 3, 29, 1), (2, 30), "03-29 03:00+0200"),  # missing: first instant after the gap
+        (VIENNA, ts(UTC, 2026, 10, 25, 1), (2, 30), "10-25 02:30+0200"),  # repeated: its first occurrence
+        (NEW_YORK, ts(UTC, 2026, 3, 8, 7), (2, 30), "03-08 03:00-0400"),
+        (NEW_YORK, ts(UTC, 2026, 11, 1, 6), (1, 30), "11-01 01:30-0400"),
+        (LORD_HOWE, ts(UTC, 2026, 4, 4, 15), (1, 45), "04-05 01:45+1100"),
+        (LORD_HOWE, ts(UTC, 2026, 10, 3, 15, 30), (2, 15), "10-04 02:30+1100"),
+    ],
+)
+def test_daily_anchor_in_a_missing_or_repeated_local_time(
+    tz: ZoneInfo, change: int, anchor: tuple[int, int], on_change_day: str
+) -> None:
+    """Daily and longer follow the wall clock: one snapshot per local day, never two, never none."""
+    hour, minute = anchor
+    created = simulate(
+        "{'prod': {'onsite': {'daily': 31}}}",
+        tz,
+        change - 36 * HOUR,
+        change + 60 * HOUR,
+        300,
+        daily_hour=hour,
+        daily_minute=minute,
+    )
+    times = local_times(created, "_daily", tz)[1:]  # the first is taken at once, when none exists
+    expected_days = [(datetime.fromtimestamp(change, tz) + timedelta(days=d)).strftime("%m-%d") for d in (-1, 0, 1, 2)]
+    assert [t[:5] for t in times] == expected_days
+    assert times[1] == on_change_day
+    assert {t[6:11] for t in (times[0], times[2], times[3])} == {f"{hour:02d}:{minute:02d}"}
+
+
+def test_repeated_hour_timestamps_get_the_tag_only_when_needed() -> None:
+    fall_back = ts(UTC, 2026, 10, 25, 1)  # Vienna: 02:00 CET, the second 02:00
+    plain = SnapshotNaming(DEFAULT_TIMEFORMAT, VIENNA)
+    assert plain.timestamp(fall_back - HOUR) == "2026-10-25_02:00:00"
+    assert plain.timestamp(fall_back) == "2026-10-25_02:00:00dst"
+    assert plain.timestamp(fall_back + HOUR) == "2026-10-25_03:00:00"
+    with_offset = SnapshotNaming("%Y-%m-%d_%H:%M:%S%z", VIENNA)  # already unique: no tag
+    assert with_offset.timestamp(fall_back) == "2026-10-25_02:00:00z0100"
+    assert SnapshotNaming(DEFAULT_TIMEFORMAT, UTC).timestamp(fall_back) == "2026-10-25_01:00:00"

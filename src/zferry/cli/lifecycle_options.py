@@ -123,7 +123,8 @@ def _creation(parser: argparse.ArgumentParser) -> None:
         "--create-src-snapshots-timezone",
         default="",
         metavar="TZ",
-        help="time zone of names and schedules: '' local (default), 'UTC', '+0200', or e.g. 'Europe/Berlin'",
+        help="time zone of names and schedules: '' local (default), 'UTC', '+0200', or e.g. 'Europe/Berlin'; "
+        "in the hour repeated when clocks go back, timestamps end in 'dst'",
     )
     group.add_argument(
         "--create-src-snapshots-even-if-not-due",

@@ -1,18 +1,21 @@
 """Snapshot periods (`hourly`, `10minutely`, ...), their anchors, and when the next one starts.
 
-Period boundaries follow the wall clock of the configured time zone, as bzfs does: a daily
-snapshot is due at `--daily_hour:--daily_minute:--daily_second` local time every day, also on
-days that are 23 or 25 hours long. A boundary that falls into the hour skipped when clocks go
-forward is shifted by the gap (02:30 becomes 03:30); one in a repeated hour happens the first
-time. Periods shorter than a day (which divide a day evenly) fire each time the wall clock
-reaches a multiple of the period, so when clocks go back, the repeated hour gets its hourly
-snapshots again and no boundary is skipped: they stay evenly spaced in real time.
+Periods of an hour or less step in real time: their boundaries are a fixed grid on the UTC
+timeline, phased so that the zone's standard time (its time without daylight saving) reads
+the anchors (`--hourly_minute`, ...). So an hourly snapshot is due once every real hour, also
+while the clocks go forward or back (in Australia/Lord_Howe, whose clocks move by 30 minutes,
+the hourly snapshots of the summer fall on :30). Longer periods (2hourly ... yearly) follow the
+wall clock of the zone: a daily snapshot is due at `--daily_hour:--daily_minute:--daily_second`
+local time every day, also on days of 23 or 25 hours. A boundary at a local time that does not
+exist (the hour skipped when clocks go forward) falls on the first instant after the gap; one
+at a local time that happens twice falls on its first occurrence.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
+import time
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Optional
@@ -63,8 +66,13 @@ class Period:
 
     @property
     def is_sub_daily(self) -> bool:
-        """True for hourly and shorter periods."""
+        """True for hourly and shorter units (also `2hourly`, ...)."""
         return self.unit in _SUB_DAILY
+
+    @property
+    def steps_in_real_time(self) -> bool:
+        """True for periods of an hour or less: a grid in UTC, untouched by daylight saving time."""
+        return self.milliseconds <= PERIOD_MILLISECONDS["hourly"]
 
 
 def parse_period(name: str) -> Optional[Period]:
@@ -246,28 +254,57 @@ def next_boundary(after: datetime, period: Period, anchors: PeriodAnchors, tz: O
 
     A snapshot of this period created at `after` is followed by the next one at this instant.
     """
-    wall = wall_clock(after, tz)
-    grid = ceil_wall(wall + _US, period, anchors)
-    if not period.is_sub_daily:
-        instant = to_instant(grid, tz)  # fold=0: first of a repeated hour; shifted past a gap
-        while instant <= after:  # `after` was in a repeated hour, past this boundary's first instant
-            grid = ceil_wall(grid + _US, period, anchors)
-            instant = to_instant(grid, tz)
-        return instant
-    # Shorter periods fire whenever the wall clock reads a grid point. While the UTC offset
-    # stays the same, the clock reaches `grid` at `grid - offset`.
-    old = _utcoffset(after, tz)
-    instant = (grid - old).replace(tzinfo=timezone.utc)
-    new = _utcoffset(instant, tz)
-    if new == old:
-        return instant
-    # The clocks change before that: continue on the grid as read with the new offset.
-    grid = ceil_wall(wall + (new - old) + _US, period, anchors)
-    while True:
-        instant = (grid - new).replace(tzinfo=timezone.utc)
-        if instant > after and _utcoffset(instant, tz) == new:
-            return instant
+    if period.steps_in_real_time:
+        # Standard time never jumps: the grid it reads is evenly spaced in real time.
+        standard = _standard_offset(after, tz)
+        standard_wall = (after.astimezone(timezone.utc) + standard).replace(tzinfo=None)
+        grid = ceil_wall(standard_wall + _US, period, anchors)
+        return (grid - standard).replace(tzinfo=timezone.utc)
+    grid = ceil_wall(wall_clock(after, tz) + _US, period, anchors)
+    instant = first_instant(grid, tz)
+    while instant <= after:  # `after` was in a repeated hour, past this boundary's first occurrence
         grid = ceil_wall(grid + _US, period, anchors)
+        instant = first_instant(grid, tz)
+    return instant
+
+
+def first_instant(wall: datetime, tz: Optional[tzinfo]) -> datetime:
+    """The first UTC instant at which the clock of `tz` reads naive `wall` (its first occurrence
+    if it reads it twice); for a time the clock skips, the first instant after the gap."""
+    candidates = sorted({to_instant(wall.replace(fold=0), tz), to_instant(wall.replace(fold=1), tz)})
+    real = [t for t in candidates if wall_clock(t, tz) == wall.replace(fold=0)]
+    if real:
+        return real[0]
+    # A skipped time: the two readings (with the offsets before and after the change) lie on
+    # either side of the change, which happens at a whole second.
+    before, after = int(candidates[0].timestamp()), int(candidates[-1].timestamp())
+    new_offset = _utcoffset(candidates[-1], tz)
+    while after - before > 1:
+        middle = (before + after) // 2
+        if _utcoffset(datetime.fromtimestamp(middle, timezone.utc), tz) == new_offset:
+            after = middle
+        else:
+            before = middle
+    return datetime.fromtimestamp(after, timezone.utc)
+
+
+def earlier_occurrence(instant: datetime, tz: Optional[tzinfo]) -> Optional[datetime]:
+    """If the clock of `tz` read the same local time already before the aware `instant` (the
+    repeated hour after clocks go back), that earlier instant; else None."""
+    wall = instant.astimezone(tz).replace(tzinfo=None, fold=0)
+    first = to_instant(wall, tz)
+    return first if first < instant else None
+
+
+def _standard_offset(instant: datetime, tz: Optional[tzinfo]) -> timedelta:
+    """The UTC offset of the zone's standard time (without daylight saving) at `instant`."""
+    local = instant.astimezone(tz)
+    offset = local.utcoffset()
+    assert offset is not None
+    if tz is None:  # this machine's zone: only the time module knows whether DST is in effect
+        is_dst = time.localtime(instant.timestamp()).tm_isdst > 0
+        return timedelta(seconds=-time.timezone) if is_dst else offset
+    return offset - (local.dst() or timedelta(0))
 
 
 def _utcoffset(instant: datetime, tz: Optional[tzinfo]) -> timedelta:

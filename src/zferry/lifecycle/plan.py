@@ -28,6 +28,7 @@ from zferry.lifecycle.periods import (
     Period,
     PeriodAnchors,
     check_schedulable,
+    earlier_occurrence,
     next_boundary,
     parse_period,
     resolve_timezone,
@@ -159,6 +160,10 @@ def _entry(option: str, org: str, target: str, name: object, count: object, for_
     return entry
 
 
+REPEATED_TIME_TAG = "dst"
+"""Ends the timestamp of a snapshot taken in the second run of a repeated local hour (as sanoid's)."""
+
+
 @dataclass(frozen=True)
 class SnapshotNaming:
     """How the timestamp part of new snapshot names is written."""
@@ -167,13 +172,24 @@ class SnapshotNaming:
     tz: Optional[tzinfo] = None  # None: this machine's time zone
 
     def timestamp(self, now: float) -> str:
-        """`now` formatted with `timeformat` in `tz`; a trailing `%F` gives milliseconds, '+' becomes 'z'."""
+        """`now` formatted with `timeformat` in `tz`; a trailing `%F` gives milliseconds, '+' becomes 'z'.
+
+        When the clocks went back and the local time repeats, a timestamp that reads as one
+        of the first run of that hour gets `REPEATED_TIME_TAG` appended, so names stay unique.
+        """
+        instant = datetime.fromtimestamp(now, timezone.utc)
+        text = self._format(instant)
+        earlier = earlier_occurrence(instant, self.tz)
+        if earlier is not None and self._format(earlier) == text:
+            text += REPEATED_TIME_TAG
+        return text
+
+    def _format(self, instant: datetime) -> str:
         fmt = self.timeformat
         millis = fmt.endswith("%F")
         if millis:
             fmt = fmt[:-1] + "f"
-        local = datetime.fromtimestamp(now, timezone.utc).astimezone(self.tz)
-        text = local.strftime(fmt)
+        text = instant.astimezone(self.tz).strftime(fmt)
         if millis:
             text = text[:-3]
         return text.replace("+", "z")  # zfs does not accept '+' in snapshot names
