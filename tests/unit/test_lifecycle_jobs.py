@@ -4,6 +4,8 @@ datasets to delete, prune decisions, creation batching, and the snapshot cache."
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from typing import Optional
 
 import pytest
 
@@ -12,7 +14,7 @@ from zferry.cli.lifecycle_options import build_lifecycle_config, build_snapshot_
 from zferry.cli.main import main
 from zferry.cli.options import build_parser
 from zferry.errors import UsageError
-from zferry.lifecycle.bookmarks_job import bookmark_candidates
+from zferry.lifecycle.bookmarks_job import bookmark_candidates, free_bookmark_name
 from zferry.lifecycle.config import CreateConfig, LifecycleConfig
 from zferry.lifecycle.create_job import due_by_name, entry_keys
 from zferry.lifecycle.dataset_deletion import empty_tops, orphan_tops, removable_tops, without_subtrees
@@ -30,6 +32,10 @@ NOW = 1_700_000_000 + 3600 * 10
 
 def names(versions: list[Version]) -> list[str]:
     return [v.name for v in versions]
+
+
+def bookmark_names(candidates: list[tuple[Version, Optional[str]]]) -> list[Optional[str]]:
+    return [name for _, name in candidates]
 
 
 # -- filter groups --------------------------------------------------------------------------------
@@ -135,23 +141,53 @@ def _plan(src: list[Version], steps: list[SendStep]) -> DatasetPlan:
 def test_bookmarks_all_every_sent_snapshot() -> None:
     src = history("a b c d")
     plan = _plan(src, [SendStep(None, src[0]), SendStep(src[0], src[3], intermediates=True)])
-    assert names(bookmark_candidates(plan, src, "all")) == ["a", "b", "c", "d"]
+    assert bookmark_names(bookmark_candidates(plan, src, "all")) == ["a", "b", "c", "d"]
 
 
 def test_bookmarks_hourly_keeps_full_latest_and_long_periods() -> None:
     src = history("s1 x_secondly y_minutely z_hourly w_12hourly s6")
     plan = _plan(src, [SendStep(None, src[0]), SendStep(src[0], src[5], intermediates=True)])
-    assert names(bookmark_candidates(plan, src, "hourly")) == ["s1", "z_hourly", "w_12hourly", "s6"]
-    assert names(bookmark_candidates(plan, src, "minutely")) == ["s1", "y_minutely", "z_hourly", "w_12hourly", "s6"]
+    assert bookmark_names(bookmark_candidates(plan, src, "hourly")) == ["s1", "z_hourly", "w_12hourly", "s6"]
+    assert bookmark_names(bookmark_candidates(plan, src, "minutely")) == [
+        "s1",
+        "y_minutely",
+        "z_hourly",
+        "w_12hourly",
+        "s6",
+    ]
     assert bookmark_candidates(plan, src, "none") == []
 
 
 def test_bookmarks_skip_existing_and_dash_i_sends_only_target() -> None:
     src = history("a b c #b")
     plan = _plan(src, [SendStep(src[0], src[2], intermediates=False)])
-    assert names(bookmark_candidates(plan, src, "all")) == ["c"]
+    assert bookmark_names(bookmark_candidates(plan, src, "all")) == ["c"]
     plan = _plan(src, [SendStep(src[0], src[2], intermediates=True)])
-    assert names(bookmark_candidates(plan, src, "all")) == ["c"]  # b already has a bookmark
+    assert bookmark_names(bookmark_candidates(plan, src, "all")) == ["c"]  # b already has a bookmark
+
+
+def test_taken_bookmark_name_gets_part_of_the_guid_at_the_end_of_the_timestamp() -> None:
+    snaps = history("plain prod_onsite_2026-10-25_02:00:00_hourly")
+    # bookmarks of other (renamed or destroyed) snapshots hold both names
+    other = [replace(v, guid=v.guid + 1, createtxg=5, is_bookmark=True) for v in snaps]
+    plan = _plan(snaps, [SendStep(None, snaps[0]), SendStep(snaps[0], snaps[1])])
+    g0, g1 = (f"{v.guid:016x}" for v in snaps)
+    assert bookmark_names(bookmark_candidates(plan, [*other, *snaps], "all")) == [
+        f"plain-{g0[:8]}",
+        f"prod_onsite_2026-10-25_02:00:00-{g1[:8]}_hourly",
+    ]
+    done = replace(snaps[1], name=f"prod_onsite_2026-10-25_02:00:00-{g1[:8]}_hourly", is_bookmark=True)
+    assert bookmark_names(bookmark_candidates(plan, [*other, *snaps, done], "all")) == [f"plain-{g0[:8]}"]
+
+
+def test_when_every_bookmark_name_is_taken_there_is_none() -> None:
+    snap = history("s_daily")[0]
+    guid = f"{snap.guid:016x}"
+    assert free_bookmark_name(snap, {"s_daily"}) == f"s-{guid[:8]}_daily"
+    assert free_bookmark_name(snap, {"s_daily", f"s-{guid[:8]}_daily"}) == f"s-{guid}_daily"
+    assert free_bookmark_name(snap, {"s_daily", f"s-{guid[:8]}_daily", f"s-{guid}_daily"}) is None
+    long = replace(snap, dataset="p/" + "d" * 230, name="n" * 20)
+    assert free_bookmark_name(long, {"n" * 20}) is None  # a longer name would not fit ZFS's 255 characters
 
 
 # -- dataset deletion -----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from zferry.lifecycle.plan import (
     make_naming,
     next_due_time,
     parse_plan,
+    with_timestamp_tag,
 )
 from zferry.model import Version
 
@@ -563,6 +564,18 @@ def test_local_zone_of_this_machine_steps_the_same(monkeypatch: pytest.MonkeyPat
     ]
     assert skipped == datetime(2026, 3, 29, 1, tzinfo=UTC)  # 02:30 CET never happened: 03:00 CEST
     assert repeated == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST, the first of two
+
+
+def test_timestamp_tags_go_before_the_period() -> None:
+    assert (
+        with_timestamp_tag("prod_onsite_2026-10-25_02:00:00_hourly", "dst")
+        == "prod_onsite_2026-10-25_02:00:00dst_hourly"
+    )
+    assert with_timestamp_tag("a_b_10minutely", "-x") == "a_b-x_10minutely"
+    assert with_timestamp_tag("manual_snapshot", "-x") == "manual_snapshot-x"  # no period: at the end
+    assert with_timestamp_tag("hourly", "-x") == "hourly-x"
+    entry = PlanEntry("prod", "onsite", "hourly", 1)
+    assert entry.matches(with_timestamp_tag(entry.snapshot_name("2026-10-25_02:00:00"), "-1a2b3c4d"))
 
 
 def names_of(versions: Iterable[Version]) -> list[str]:

@@ -164,6 +164,16 @@ REPEATED_TIME_TAG = "dst"
 """Ends the timestamp of a snapshot taken in the second run of a repeated local hour (as sanoid's)."""
 
 
+def with_timestamp_tag(name: str, tag: str) -> str:
+    """`name` with `tag` at the end of its timestamp: before a final `_<period>` (`_hourly`,
+    `_10minutely`, ...), else at the end. The repeated hour's `dst` and a taken bookmark name's
+    fallback go there, so plan filters (`org_target_*_period`) still match the name."""
+    head, sep, last = name.rpartition("_")
+    if sep and head and parse_period(last) is not None:
+        return f"{head}{tag}_{last}"
+    return name + tag
+
+
 @dataclass(frozen=True)
 class SnapshotNaming:
     """How the timestamp part of new snapshot names is written."""
