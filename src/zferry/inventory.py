@@ -9,7 +9,6 @@ moved since the last run have their snapshots listed again.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
@@ -20,6 +19,7 @@ from zferry.exec.host import Host
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
 from zferry.model import Inventory, Version
+from zferry.observe.host_clock import host_time
 from zferry.observe.version_cache import VersionCache
 
 log = logging.getLogger("zferry")
@@ -59,7 +59,7 @@ def list_inventory(
 def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optional[Inventory]:
     """Like `list_inventory` (snapshots only, no detail), listing only datasets whose snapshots changed."""
     cache = VersionCache(cache_dir, side.host.label, side.root)
-    listed_at = time.time() + side.caps.clock_offset  # in the host's clock
+    listed_at = host_time(side.caps)
     try:
         out = runner.run(side.host, zfs.list_datasets(side.root, (CHANGED,)), classify=zfs.classify_error)
     except DatasetNotFound:

@@ -4,19 +4,26 @@ datasets to delete, prune decisions, creation batching, and the snapshot cache."
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Optional
 
 import pytest
 
 from tests.unit.fixtures import history
+from zferry import zfs
 from zferry.cli.lifecycle_options import build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
 from zferry.cli.main import main
 from zferry.cli.options import build_parser
 from zferry.errors import UsageError
+from zferry.exec.host import Host
+from zferry.exec.probe import Capabilities
+from zferry.exec.runner import Runner
+from zferry.inventory import Side
 from zferry.lifecycle.bookmarks_job import bookmark_candidates, free_bookmark_name
 from zferry.lifecycle.config import CreateConfig, LifecycleConfig
-from zferry.lifecycle.create_job import due_by_name, entry_keys
+from zferry.lifecycle.create_job import create_snapshots, due_by_name, entry_keys
 from zferry.lifecycle.dataset_deletion import empty_tops, orphan_tops, removable_tops, without_subtrees
 from zferry.lifecycle.plan import parse_plan
 from zferry.lifecycle.prune_job import protected_guids, prune_dataset_versions, without_versions
@@ -25,6 +32,7 @@ from zferry.observe.snapshot_cache import SnapshotCache, latest_by_key
 from zferry.plan.replication import DatasetPlan
 from zferry.plan.steps import SendStep
 from zferry.replicate import ReplicationConfig
+from zferry.select.datasets import DatasetFilter
 from zferry.zfs import argument_batches as batches
 
 NOW = 1_700_000_000 + 3600 * 10
@@ -265,9 +273,9 @@ def test_cache_round_trip_and_invalidation(tmp_path: object) -> None:
     latest = latest_by_key(snaps, keys)
     assert list(latest.values()) == [("p_o_2024-01-01_daily", 100)]
     cache = SnapshotCache(str(tmp_path), "local", "t")
-    cache.store("t/a", 500, latest, listed_at=501)  # too close to the change: not stored
+    cache.store("t/a", 500, latest, listed_at=501, clock_error=0)  # too close to the change: not stored
     assert cache.lookup("t/a", 500, list(keys)) is None
-    cache.store("t/a", 500, latest, listed_at=502)
+    cache.store("t/a", 500, latest, listed_at=502, clock_error=0)
     cache.save()
     again = SnapshotCache(str(tmp_path), "local", "t")
     assert again.lookup("t/a", 500, list(keys)) == latest
@@ -275,3 +283,57 @@ def test_cache_round_trip_and_invalidation(tmp_path: object) -> None:
     assert again.lookup("t/a", 500, ["other*key"]) is None  # a plan entry it does not know
     assert again.lookup("t/a", None, list(keys)) is None  # OpenZFS < 2.2: no property
     assert SnapshotCache(str(tmp_path), "otherhost", "t").lookup("t/a", 500, list(keys)) is None
+
+
+class CannedZfs(Runner):
+    """A runner answering the creation job's zfs calls from a fixed state; records what it changes."""
+
+    def __init__(self, changed: int, snapshots: str) -> None:
+        super().__init__()
+        self.changed, self.snapshots, self.changes = changed, snapshots, []  # type: list[list[str]]
+
+    def run(self, host: Host, argv: Sequence[str], *, changes: bool = False, **_: object) -> str:
+        if changes:
+            self.changes.append(list(argv))
+            return ""
+        if any("snapshots_changed" in word for word in argv):
+            return f"t/a\t{self.changed}\n"
+        return self.snapshots
+
+
+@pytest.mark.parametrize(
+    ("offset", "stored"),
+    [
+        (-10.0, False),  # host 10 s behind: our 1011 is its 1001, the same seconds as the change at 1000
+        (0.0, True),
+        (+10.0, True),
+    ],
+)
+def test_creation_cache_reads_snapshots_changed_in_the_hosts_clock(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch, offset: float, stored: bool
+) -> None:
+    """As the replication cache does: the listing time is taken in the host's clock (probed offset)."""
+    create = CreateConfig(parse_plan(json.dumps({"p": {"o": {"daily": 1}}}), for_creation=True))
+    daily = "t/a@p_o_2024-01-01_00:00:00_daily\t7\t1\t1000\t0\n"
+    monkeypatch.setattr(time, "time", lambda: 1011.0)  # our clock
+    side = Side(Host(name="remote"), "t", Capabilities(True, frozenset(), clock_offset=offset, clock_error=0.5))
+    cache = SnapshotCache(str(tmp_path), "remote", "t")
+    runner = CannedZfs(1000, daily)
+    result = create_snapshots(runner, side, create, DatasetFilter(), True, None, cache, now=1011.0 + offset)
+    assert result.cache_misses == 1 and not runner.changes  # the daily is not due yet
+    assert (cache.lookup("t/a", 1000, list(entry_keys(create.plan.active))) is not None) == stored
+
+
+def test_creation_compares_due_times_in_the_hosts_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose clock is behind ours stamps creation times in its clock: `now` must be its clock
+    too, or an hourly snapshot taken at 10:00 (our clock) would be due again at once."""
+    create = CreateConfig(parse_plan(json.dumps({"p": {"o": {"hourly": 1}}}), for_creation=True))
+    ours = 1_700_000_000.0 + 600  # 10 minutes into an hour
+    created = int(ours) - 1800  # the host, 30 minutes behind, stamped it half an hour "earlier"
+    listing = f"t/a@p_o_x_hourly\t7\t1\t{created}\t0\n"
+    monkeypatch.setattr(time, "time", lambda: ours)
+    inventory = Inventory({"t/a": Dataset("t/a")}, zfs.parse_versions(listing, detail=True), detailed=True)
+    side = Side(Host(name="remote"), "t", Capabilities(True, frozenset(), clock_offset=-1800.0))
+    runner = CannedZfs(0, "")
+    create_snapshots(runner, side, create, DatasetFilter(), True, inventory, None)
+    assert runner.changes == []

@@ -12,7 +12,6 @@ since they were cached are listed again, together in one call.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
@@ -23,6 +22,7 @@ from zferry.inventory import Side
 from zferry.lifecycle.config import CreateConfig
 from zferry.lifecycle.plan import PlanEntry, due_snapshot_names
 from zferry.model import Inventory, Version
+from zferry.observe.host_clock import host_time
 from zferry.observe.snapshot_cache import SnapshotCache, latest_by_key
 from zferry.select.datasets import DatasetFilter
 
@@ -86,8 +86,11 @@ def create_snapshots(
     cache: Optional[SnapshotCache],
     now: Optional[float] = None,
 ) -> CreateResult:
-    """Take the due snapshots; with no `inventory`, read the state through `cache` (required then)."""
-    now = time.time() if now is None else now
+    """Take the due snapshots; with no `inventory`, read the state through `cache` (required then).
+
+    `now` defaults to the time in the host's clock, the clock of the creation times it compares with.
+    """
+    now = host_time(side.caps) if now is None else now
     result = CreateResult()
     if inventory is not None:
         if not inventory.detailed:
@@ -143,10 +146,11 @@ def _existing_via_cache(
     result.cache_hits, result.cache_misses = len(selected) - len(misses), len(misses)
     log.log(15, "%s: snapshot cache: %d hit(s), %d miss(es)", side, result.cache_hits, result.cache_misses)
     for part in zfs.argument_batches(misses, MAX_ARGV_CHARS):
-        listed_at = time.time()
+        listed_at = host_time(side.caps)  # snapshots_changed is in the host's clock
         out = runner.run(side.host, zfs.list_versions_of(part, detail=True), classify=zfs.classify_error)
         snapshots = zfs.parse_versions(out, detail=True)
         for dataset in part:
             existing[dataset] = snapshots.get(dataset, ())
-            cache.store(dataset, listed[dataset][0], latest_by_key(existing[dataset], keys), listed_at)
+            latest = latest_by_key(existing[dataset], keys)
+            cache.store(dataset, listed[dataset][0], latest, listed_at, side.caps.clock_error)
     return {ds: existing[ds] for ds in selected}

@@ -6,9 +6,10 @@ that value together with the latest snapshot (name and creation time) of each pl
 the property still reads the same, the cached snapshots are still the latest ones, and "is a
 snapshot due?" needs no `zfs list -t snapshot`.
 
-An entry is stored only when the listing started at least `MARGIN` seconds after the last
-change: a change in the same second as the listing would leave the property unchanged and the
-entry stale. Files are JSON, one per host and root dataset, replaced atomically.
+An entry is stored only when the listing started safely after the last change, both in the
+zfs host's clock (`observe/host_clock.py`, the rule the replication cache uses too): a change
+in the same second as the listing would leave the property unchanged and the entry stale.
+Files are JSON, one per host and root dataset, replaced atomically.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from typing import Any, Optional
 from zferry.lifecycle.plan import PlanEntry
 from zferry.model import Version
 from zferry.observe.atomic_json import write_json_atomically
+from zferry.observe.host_clock import listed_after_change
 
 log = logging.getLogger("zferry")
-MARGIN = 2  # seconds; also absorbs a little clock skew between this machine and the zfs host
 _FORMAT = 1
 
 Latest = dict[str, Optional[tuple[str, int]]]
@@ -68,10 +69,16 @@ class SnapshotCache:
         return {k: (latest[k][0], int(latest[k][1])) if latest[k] else None for k in keys}
 
     def store(
-        self, dataset: str, changed: Optional[int], latest: Mapping[str, Optional[tuple[str, int]]], listed_at: float
+        self,
+        dataset: str,
+        changed: Optional[int],
+        latest: Mapping[str, Optional[tuple[str, int]]],
+        listed_at: float,
+        clock_error: float,
     ) -> None:
-        """Remember `latest` for `dataset`, if the listing started safely after the last change."""
-        if changed is None or listed_at < changed + MARGIN:
+        """Remember `latest` for `dataset`, if the listing (`listed_at`, in the host's clock, give or
+        take `clock_error`) started safely after the last change."""
+        if changed is None or not listed_after_change(changed, listed_at, clock_error):
             self.forget(dataset)
             return
         self.entries[dataset] = {"changed": changed, "latest": {k: list(v) if v else None for k, v in latest.items()}}

@@ -18,9 +18,9 @@ from typing import Optional
 
 from zferry.model import Version
 from zferry.observe.atomic_json import write_json_atomically
+from zferry.observe.host_clock import listed_after_change
 
 log = logging.getLogger("zferry")
-SAFETY_SECONDS = 2.0
 
 
 class VersionCache:
@@ -49,7 +49,7 @@ class VersionCache:
         self, dataset: str, changed: Optional[int], versions: Sequence[Version], listed_at: float, clock_error: float
     ) -> None:
         """Remember `versions` if the listing (`listed_at`, host clock) was safely after the change."""
-        if changed is None or listed_at - changed < SAFETY_SECONDS + clock_error:
+        if changed is None or not listed_after_change(changed, listed_at, clock_error):
             self.forget(dataset)
             return
         self._entries[dataset] = (changed, [[v.name, v.guid, v.createtxg] for v in versions if not v.is_bookmark])
