@@ -22,11 +22,12 @@ def guids(vm: Vm, root: str, kind: str) -> dict[str, int]:
     return {name[len(root) :]: int(guid) for name, guid in (line.split("\t") for line in out.splitlines())}
 
 
-def fake_clock_runs(vm: Vm, utc_times: list[datetime], *args: str) -> str:
-    """zferry's main once per time, in one python3 process in the VM that fakes the clock."""
-    times = ",".join(str(int(t.timestamp())) for t in utc_times)
-    command = f"cd {GUEST_CHECKOUT} && PYTHONPATH=src:. python3 tests/integration/fake_clock.py {times} -- "
-    return vm.sh(command + shlex.join(args) + " 2>&1")
+def fake_clock_runs(vm: Vm, runs: list[tuple[datetime, list[str]]]) -> str:
+    """zferry's main once per (time, args), in one python3 process in the VM that fakes the clock."""
+    plan = json.dumps([[int(t.timestamp()), args] for t, args in runs])
+    return vm.sh(
+        f"cd {GUEST_CHECKOUT} && PYTHONPATH=src:. python3 tests/integration/fake_clock.py {shlex.quote(plan)} 2>&1"
+    )
 
 
 def utc(*args: int) -> datetime:
@@ -45,22 +46,12 @@ def test_hourly_snapshots_through_the_repeated_hour_in_vienna(vm: Vm, roots: tup
         *(utc(2026, 10, 25, h, m) for h in (0, 1) for m in (0, 30)),
         utc(2026, 10, 25, 2),
     ]
-    output = fake_clock_runs(
-        vm,
-        runs,
-        "--skip-replication",
-        "--create-src-snapshots",
-        "--create-src-snapshots-plan",
-        plan,
-        "--create-src-snapshots-timezone",
-        "Europe/Vienna",
-        "--daily_hour",
-        "2",
-        "--daily_minute",
-        "30",
-        src,
-        "dummy",
-    )
+    args = [
+        *("--skip-replication", "--create-src-snapshots", "--create-src-snapshots-plan", plan),
+        *("--create-src-snapshots-timezone", "Europe/Vienna", "--daily_hour", "2", "--daily_minute", "30"),
+        *(src, "dummy"),
+    ]
+    output = fake_clock_runs(vm, [(t, args) for t in runs])
     assert re.findall(r"^run \d+ exit (\d+)$", output, re.M) == ["0"] * len(runs), output
     assert names(vm, src) == [
         "@prod_onsite_2026-10-25_01:45:00_daily",  # none yet: taken at once
