@@ -1,8 +1,8 @@
 """The README's syncoid/sanoid compatibility table, row by row, on real OpenZFS in the VM.
 
-Every row's zferry spelling runs on a small fixture; the runs are batched (one fixture, seven
-zferry processes, one of them several runs under a fake clock), then each row checks its own
-effect in what the batch left behind. Rows without a zferry spelling are skipped with the
+Every row's zferry spelling runs on a small fixture; the runs are batched (one fixture, six
+zferry processes, one of them nine runs under a fake clock, then the examples/ scripts), and
+each row checks its own effect in what the batches left behind. Rows without a zferry spelling are skipped with the
 reason the README gives.
 """
 
@@ -84,6 +84,7 @@ def setup_fixture(vm: Vm, w: World) -> None:
         zfs allow -u zfallow send,snapshot,hold,bookmark {s}/F
         zfs allow -u zfallow receive,create,mount,userprop,compression {d}/F
         zfs create -p {s}/S/c1/g; zfs create {s}/S/c2; zfs snapshot {s}/S/c1@manual
+        zfs create {s}/P1; zfs create -p {s}/P2/child; zfs snapshot {s}/P2@manual
     """)
 
 
@@ -136,6 +137,13 @@ def run_batches(vm: Vm, w: World) -> None:
         f"cd {GUEST_CHECKOUT} && PYTHONPATH=src:. python3 tests/integration/fake_clock.py {shlex.quote(plan)} 2>&1"
     )
     w.runs["S"] = Result(0, out, "")
+    examples = f"""
+        cd {GUEST_CHECKOUT}; export PYTHONPATH=src ZFERRY="python3 -m zferry"
+        sh examples/sanoid-template-default.sh {w.src("P1")} -q
+        sh examples/sanoid-template-production.sh {w.src("P2")} -q
+        sh examples/sanoid-template-backup.sh {w.src("P2")} {w.dst("P2")} -q
+    """
+    w.runs["examples"] = Result(0, vm.sh(examples + " 2>&1"), "")
 
 
 def read_state(vm: Vm, w: World) -> None:
@@ -318,6 +326,24 @@ def skip_children(w: World) -> None:
     assert w.snaps[w.src("S/c1/g")] == w.snaps[w.src("S/c2")]  # the prune of S/c1 left its child alone
 
 
+def periods_of(w: World, dataset: str) -> list[str]:
+    return sorted(n.rpartition("_")[2] for n in w.snaps[dataset] if n.startswith("autosnap_20"))
+
+
+def example_default(w: World) -> None:
+    assert periods_of(w, w.src("P1")) == ["daily", "hourly", "monthly"]
+
+
+def example_production(w: World) -> None:
+    for ds in (w.src("P2"), w.src("P2/child")):
+        assert periods_of(w, ds) == ["daily", "hourly", "monthly", "weekly"]
+    assert "manual" in w.snaps[w.src("P2")]
+
+
+def example_backup(w: World) -> None:
+    assert w.snaps[w.dst("P2")] == w.snaps[w.src("P2")] and w.snaps[w.dst("P2/child")] == w.snaps[w.src("P2/child")]
+
+
 ROWS: list[tuple[str, Callable[[World], None]]] = [
     ("syncoid -r, --recursive", recursive),
     ("syncoid --exclude-datasets=RE (and --exclude=RE)", exclude_datasets),
@@ -353,6 +379,9 @@ ROWS: list[tuple[str, Callable[[World], None]]] = [
     ("sanoid process_children_only", process_children_only),
     ("sanoid autoprune", autoprune),
     ("sanoid skip_children", skip_children),
+    ("examples/sanoid-template-default.sh", example_default),
+    ("examples/sanoid-template-production.sh", example_production),
+    ("examples/sanoid-template-backup.sh", example_backup),
 ]
 
 NO_SPELLING = [
