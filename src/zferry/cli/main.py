@@ -86,19 +86,16 @@ def _expand_option_files(args: argparse.Namespace) -> None:
     args.root_dataset_pairs = expand_argument_files(args.root_dataset_pairs)
     for dest, values in list(vars(args).items()):
         if dest.endswith("_regex") and isinstance(values, list):
-            setattr(args, dest, expand_pattern_files(values, "--" + dest.replace("_", "-")))
-    steps = getattr(args, STEPS, None) or []
-    setattr(
-        args,
-        STEPS,
-        [
-            (dest, pattern)
-            for dest, value in steps
-            for pattern in (
-                expand_pattern_files([value], "--" + dest.replace("_", "-")) if dest.endswith("_regex") else [value]
-            )
-        ],
-    )
+            setattr(args, dest, expand_pattern_files(values, _option_name(dest)))
+    steps: list[tuple[str, object]] = []  # the snapshot filters in command-line order, files read in place
+    for dest, value in getattr(args, STEPS, None) or []:
+        patterns = expand_pattern_files([value], _option_name(dest)) if dest.endswith("_regex") else [value]
+        steps += [(dest, pattern) for pattern in patterns]
+    setattr(args, STEPS, steps)
+
+
+def _option_name(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -173,7 +170,7 @@ def build_config(args: argparse.Namespace) -> ReplicationConfig:
 
 
 def build_retry_policy(args: argparse.Namespace) -> RetryPolicy:
-    """The retry policy; each value's range is checked by its argument type, their order here."""
+    """The retry policy. Each value's range is checked by its argument type; here, that min <= max."""
     if args.retries < 0 or min(args.retry_min_sleep_secs, args.retry_max_sleep_secs, args.retry_max_elapsed_secs) < 0:
         raise UsageError("--retries and --retry-*-secs must not be negative")
     if args.retry_min_sleep_secs > args.retry_max_sleep_secs:
