@@ -23,6 +23,7 @@ from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Stage
 
 MBUFFER_BLOCK = 128 * 1024
+MBUFFER_MIN_SIZE = 5 * MBUFFER_BLOCK  # mbuffer: "Number of blocks must be at least 5"
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 

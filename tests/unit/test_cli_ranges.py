@@ -77,6 +77,7 @@ def test_ssh_ports_and_persistence(argv: list[str], no_zfs: Path, capsys: pytest
         ["--progress-interval", "0"],
         ["--mbuffer-size", "0"],
         ["--mbuffer-size", "128k"],
+        ["--mbuffer-size", "639k"],
         ["--mbuffer-size", "lots"],
         ["--bwlimit", "0"],
         ["--bwlimit", "0k"],
@@ -87,7 +88,7 @@ def test_ssh_ports_and_persistence(argv: list[str], no_zfs: Path, capsys: pytest
 )
 def test_transfer_pipeline_numbers(argv: list[str], no_zfs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = refused(argv, no_zfs, capsys)
-    assert any(w in err for w in ("out of range", "at least 256k", "above 0", "from -1 to -19"))
+    assert any(w in err for w in ("out of range", "at least 640k", "above 0", "from -1 to -19"))
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ def test_values_at_the_edges_of_their_ranges_are_accepted() -> None:
         [
             *["--threads", "1", "--timeout", "0.5", "--retries", "0", "--retry-min-sleep-secs", "0"],
             *["--retry-max-sleep-secs", "0", "--retry-max-elapsed-secs", "0", "--progress-interval", "1"],
-            *["--mbuffer-size", "256k", "--bwlimit", "1", "--compression-program-opts=-19"],
+            *["--mbuffer-size", "640k", "--bwlimit", "1", "--compression-program-opts=-19"],
             *["--ssh-src-port", "1", "--ssh-dst-port", "65535", "--ssh-control-persist-secs", "1"],
             *["--daily_hour", "23", "--weekly_weekday", "6", "--monthly_monthday", "31", "--yearly_year", "9999"],
             *PAIR,

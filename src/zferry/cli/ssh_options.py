@@ -13,7 +13,7 @@ from zferry.errors import UsageError
 from zferry.exec.ssh import SshSettings, SshSide, check_extra_options, check_file
 from zferry.plan.properties import PropertyRule, PropertyRules, check_property_names, parse_sources, parse_targets
 from zferry.select.regex import NameFilter, compile_patterns
-from zferry.transfer import MBUFFER_BLOCK, StreamOptions, byte_count
+from zferry.transfer import MBUFFER_MIN_SIZE, StreamOptions, byte_count
 
 _PROGRAM = re.compile(r"[A-Za-z0-9_./+\-]+")
 _RATE = re.compile(r"[0-9]+(\.[0-9]+)?[kKmMgGtT]?")
@@ -207,9 +207,9 @@ def build_stream_options(args: argparse.Namespace, interactive: bool) -> StreamO
         raise UsageError(f"--compression-program-opts: {level!r} should be a level from -1 to -19 (or --fast=N)")
     if args.bwlimit is not None and not (_RATE.fullmatch(args.bwlimit) and byte_count(args.bwlimit) > 0):
         raise UsageError(f"--bwlimit: {args.bwlimit!r} should be a rate above 0 such as 10m or 500k (bytes per second)")
-    if not re.fullmatch(r"[0-9]+[kKmMgG]?", args.mbuffer_size) or byte_count(args.mbuffer_size) < 2 * MBUFFER_BLOCK:
+    if not re.fullmatch(r"[0-9]+[kKmMgG]?", args.mbuffer_size) or byte_count(args.mbuffer_size) < MBUFFER_MIN_SIZE:
         raise UsageError(
-            f"--mbuffer-size: {args.mbuffer_size!r} should be a size of at least {2 * MBUFFER_BLOCK // 1024}k, "
+            f"--mbuffer-size: {args.mbuffer_size!r} should be a size of at least {MBUFFER_MIN_SIZE // 1024}k, "
             "such as 128M"
         )
     interval = args.progress_interval or (1 if interactive else 30)
