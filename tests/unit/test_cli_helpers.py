@@ -111,3 +111,19 @@ def test_bwlimit_without_pv_or_mbuffer_is_refused_with_what_to_install() -> None
     off = StreamOptions(bwlimit="1m", mbuffer=None, progress_interval=0)  # --mbuffer-program=-
     with pytest.raises(ZferryError, match="drop --bwlimit"):
         transfer_stages(SEND, RECV, A, B, caps("mbuffer"), caps("mbuffer"), caps(), off)
+
+
+def test_a_remote_host_is_probed_for_every_configured_helper_in_one_call() -> None:
+    class Recorder(Runner):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[list[str]] = []
+
+        def run(self, host: Host, argv: object, **kwargs: object) -> str:  # type: ignore[override]
+            self.calls.append(list(argv))  # type: ignore[call-overload]
+            return "uid=0 now=1700000000\n/opt/z/myzstd\nmbuffer\n"
+
+    runner = Recorder()
+    found = probe(runner, A, ["/opt/z/myzstd", "mbuffer", "pv"])
+    assert len(runner.calls) == 1 and all(p in runner.calls[0][2] for p in ("/opt/z/myzstd", "mbuffer", "pv"))
+    assert found.has("/opt/z/myzstd") and found.has("mbuffer") and not found.has("pv")
