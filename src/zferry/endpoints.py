@@ -1,16 +1,17 @@
 """Turn endpoints into `Side`s: which host, reached how, with which privileges and helpers.
 
 Each distinct host is probed once (one ssh round trip, which also opens its ControlMaster):
-are we root there, and which of zstd, mbuffer, pv it has. When we are not root and elevation
+are we root there, and which of the configured helpers (zstd, mbuffer, pv) it has. When we are not root and elevation
 is allowed, zfs commands on that host get `sudo -n`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 from zferry.exec.host import LOCAL, Host
-from zferry.exec.probe import Capabilities, probe
+from zferry.exec.probe import HELPERS, Capabilities, probe
 from zferry.exec.runner import Runner
 from zferry.exec.ssh import SshConnections, SshSide
 from zferry.inventory import Side
@@ -19,9 +20,15 @@ from zferry.model import Endpoint
 
 class Connector:
     def __init__(
-        self, runner: Runner, connections: SshConnections, elevate: bool = True, sudo_program: str = "sudo"
+        self,
+        runner: Runner,
+        connections: SshConnections,
+        elevate: bool = True,
+        sudo_program: str = "sudo",
+        programs: Sequence[str] = HELPERS,
     ) -> None:
         self.runner = runner
+        self.programs = tuple(programs)  # the helpers to probe for, as configured
         self.connections = connections
         self.elevate = elevate
         self.sudo_program = sudo_program
@@ -39,7 +46,7 @@ class Connector:
         if key in self._known:
             return self._known[key]
         if name is None:
-            caps = probe(self.runner, LOCAL)
+            caps = probe(self.runner, LOCAL, self.programs)
             host = Host(zfs_prefix=self._prefix(caps))
         else:
             plain = self.connections.host(
@@ -47,7 +54,7 @@ class Connector:
                 name,
                 user,
             )
-            caps = probe(self.runner, plain)
+            caps = probe(self.runner, plain, self.programs)
             host = (
                 self.connections.host(
                     SshSide(

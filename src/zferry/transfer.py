@@ -8,6 +8,7 @@ local, next to `zfs receive` when the destination is, else between the two ssh h
 
 Each helper is used only where it is installed; compression only when both ends have it;
 nothing but `zfs send | [pv |] zfs receive` when source and destination are on one host.
+Without pv, `--bwlimit` is enforced by an mbuffer with `-r` (and refused when there is none).
 """
 
 from __future__ import annotations
@@ -16,9 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from zferry.errors import ZferryError
 from zferry.exec.host import LOCAL, Host
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Stage
+
+MBUFFER_BLOCK = 128 * 1024
+MBUFFER_MIN_SIZE = 5 * MBUFFER_BLOCK  # mbuffer: "Number of blocks must be at least 5"
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def byte_count(text: str) -> int:
+    """A size or rate such as `500k`, `10m`, `1.5G` in bytes (binary units, as pv and mbuffer read them)."""
+    number, unit = (text[:-1], text[-1].lower()) if text[-1:].isalpha() else (text, "")
+    return int(float(number) * _UNITS[unit])
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,10 @@ class StreamOptions:
     # Ask `zfs send -nP` for the size first (for percent and ETA): one more zfs process per send,
     # worth it on a terminal; in logs, bytes and rate come free.
     estimate_size: bool = False
+
+    def programs(self) -> tuple[str, ...]:
+        """The helper programs configured (names or paths), for the capability probe."""
+        return tuple(p for p in (self.compression, self.mbuffer, self.pv) if p)
 
 
 def transfer_stages(
@@ -69,17 +85,51 @@ def transfer_stages(
         assert options.compression is not None
         src_side.append(Stage(src, (options.compression, "-c", options.compression_level, "-T0")))
         dst_side.insert(0, Stage(dst, (options.compression, "-dc")))
-    if crosses_network and options.mbuffer:
-        buffer = (options.mbuffer, "-q", "-s", "128k", "-m", options.mbuffer_size)
-        if src_caps.has(options.mbuffer):
-            src_side.append(Stage(src, buffer))
-        if dst_caps.has(options.mbuffer):
-            dst_side.insert(0, Stage(dst, buffer))
+    rate = byte_count(options.bwlimit) if options.bwlimit and not _has_pv(options, local_caps) else None
+    src_buffer, dst_buffer = _buffers(src, dst, src_caps, dst_caps, options, crosses_network, rate)
+    src_side += src_buffer
+    dst_side[:0] = dst_buffer
     if meter and not src.is_local and not dst.is_local:
         # Both ends remote: the stream passes through this machine only to be metered or limited;
         # without a meter one ssh runs the whole pipeline on a shared host.
         return [*src_side, meter, *dst_side]
     return [*src_side, *dst_side]
+
+
+def _has_pv(options: StreamOptions, local_caps: Capabilities) -> bool:
+    return bool(options.pv and local_caps.has(options.pv))
+
+
+def _buffers(
+    src: Host,
+    dst: Host,
+    src_caps: Capabilities,
+    dst_caps: Capabilities,
+    options: StreamOptions,
+    crosses_network: bool,
+    rate: Optional[int],
+) -> tuple[list[Stage], list[Stage]]:
+    """mbuffer at the source end and the destination end of a network hop, where installed.
+
+    Without pv, `--bwlimit` falls back to mbuffer's read rate limit (`-r BYTES`), on the
+    source's mbuffer if it has one, else the destination's, even when no network is crossed.
+    """
+    program = options.mbuffer
+    src_has = bool(program and src_caps.has(program))
+    dst_has = bool(program and dst_caps.has(program))
+    buffer = (program or "mbuffer", "-q", "-s", f"{MBUFFER_BLOCK // 1024}k", "-m", options.mbuffer_size)
+    src_stages = [Stage(src, buffer)] if crosses_network and src_has else []
+    dst_stages = [Stage(dst, buffer)] if crosses_network and dst_has else []
+    if rate is None:
+        return src_stages, dst_stages
+    if src_has:
+        return [Stage(src, (*buffer, "-r", str(rate)))], dst_stages
+    if dst_has:
+        return src_stages, [Stage(dst, (*buffer, "-r", str(rate)))]
+    raise ZferryError(
+        f"--bwlimit {options.bwlimit}: limiting the rate needs {options.pv or 'pv'} on this machine or "
+        f"{program or 'mbuffer'} on the source or destination host; install one, or drop --bwlimit"
+    )
 
 
 def _meter(

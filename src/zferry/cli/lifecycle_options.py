@@ -204,13 +204,29 @@ def _anchors(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("when periodic snapshots are due (anchors, in the plan's time zone)")
     defaults = PeriodAnchors()
     for f in fields(PeriodAnchors):
+        period, unit = f.name.split("_", 1)
         group.add_argument(
             f"--{f.name}",
             type=int,
             default=getattr(defaults, f.name),
             metavar="N",
-            help=argparse.SUPPRESS if f.name.startswith("millisecondly") else None,
+            help=argparse.SUPPRESS
+            if period == "millisecondly"
+            else f"{_ANCHOR_UNITS[unit]} at which {period} snapshots are due (default: {getattr(defaults, f.name)})",
         )
+
+
+_ANCHOR_UNITS = {
+    "year": "the year (1..9999) that fixes the phase of multi-year periods",
+    "month": "the month (1..12)",
+    "monthday": "the day of the month (1..31)",
+    "weekday": "the day of the week (0 = Sunday .. 6 = Saturday)",
+    "hour": "the hour (0..23)",
+    "minute": "the minute (0..59)",
+    "second": "the second (0..59)",
+    "millisecond": "the millisecond (0..999)",
+    "microsecond": "the microsecond (0..999)",
+}
 
 
 def _plan_groups(text: str, option: str) -> tuple[SnapshotGroup, ...]:

@@ -14,8 +14,8 @@ from types import FrameType
 from typing import Optional
 
 from zferry import validate
-from zferry.cli.lifecycle_options import build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
-from zferry.cli.options import build_parser
+from zferry.cli.lifecycle_options import STEPS, build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
+from zferry.cli.options import build_parser, normalize_arguments
 from zferry.cli.ssh_options import (
     build_property_rules,
     build_ssh_settings,
@@ -40,6 +40,18 @@ log = logging.getLogger("zferry")
 _SAFE_OPTION_WORD = re.compile(r"[A-Za-z0-9_=.,:/@+%\-]+")
 
 
+def _read_lines(path: str, what: str) -> list[tuple[int, str]]:
+    """The numbered lines of a `+FILE`, without blank lines and # comments."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path!r}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {what} {path!r}: it is not UTF-8 text") from None
+    return [(n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.lstrip().startswith("#")]
+
+
 def expand_argument_files(args: Sequence[str]) -> list[str]:
     """Replace each `+FILE` with the tab-separated words of FILE's lines (blank lines and # comments skipped)."""
     out: list[str] = []
@@ -47,19 +59,51 @@ def expand_argument_files(args: Sequence[str]) -> list[str]:
         if not arg.startswith("+") or len(arg) == 1:
             out.append(arg)
             continue
-        try:
-            with open(arg[1:], encoding="utf-8") as handle:
-                lines = handle.read().splitlines()
-        except OSError as error:
-            raise UsageError(f"cannot read argument file {arg[1:]!r}: {error.strerror}") from None
-        for number, line in enumerate(lines, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
+        for number, line in _read_lines(arg[1:], "argument file"):
             words = line.split("\t")
             if len(words) != 2:
                 raise UsageError(f"{arg[1:]}:{number}: expected 'SRC<TAB>DST', got {line!r}")
             out += [w.strip() for w in words]
     return out
+
+
+def expand_pattern_files(values: Sequence[str], option: str) -> list[str]:
+    """Replace each `+FILE` among the values of a regex option with FILE's patterns, one per line."""
+    out: list[str] = []
+    for value in values:
+        if not value.startswith("+") or len(value) == 1:
+            out.append(value)
+            continue
+        patterns = [line.strip() for _, line in _read_lines(value[1:], f"{option} file")]
+        if not patterns:
+            raise UsageError(f"{option}: {value[1:]!r} holds no pattern (one regex per line, # for comments)")
+        out += patterns
+    return out
+
+
+def _expand_option_files(args: argparse.Namespace) -> None:
+    """`+FILE` for the dataset pairs and for every regex option (PRD FR-USA-005)."""
+    args.root_dataset_pairs = expand_argument_files(args.root_dataset_pairs)
+    for dest, values in list(vars(args).items()):
+        if dest.endswith("_regex") and isinstance(values, list):
+            setattr(args, dest, expand_pattern_files(values, _option_name(dest)))
+    steps: list[tuple[str, object]] = []  # the snapshot filters in command-line order, files read in place
+    for dest, value in getattr(args, STEPS, None) or []:
+        patterns = expand_pattern_files([value], _option_name(dest)) if dest.endswith("_regex") else [value]
+        steps += [(dest, pattern) for pattern in patterns]
+    setattr(args, STEPS, steps)
+
+
+def _option_name(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse the command line: no option swallows a dataset name, `+FILE` arguments are read."""
+    parser = build_parser()
+    args = parser.parse_args(normalize_arguments(parser, argv))
+    _expand_option_files(args)
+    return args
 
 
 def parse_pairs(words: Sequence[str]) -> list[tuple[Endpoint, Endpoint]]:
@@ -116,8 +160,8 @@ def build_config(args: argparse.Namespace) -> ReplicationConfig:
         threads=args.threads,
         skip_on_error=args.skip_on_error,
         dryrun=args.dryrun,
-        send_options=program_options(args.zfs_send_program_opts, "--zfs-send-program-opts"),
-        recv_options=program_options(args.zfs_recv_program_opts, "--zfs-recv-program-opts"),
+        send_options=validate.zfs_send_options(program_options(args.zfs_send_program_opts, "--zfs-send-program-opts")),
+        recv_options=validate.zfs_recv_options(program_options(args.zfs_recv_program_opts, "--zfs-recv-program-opts")),
         resume=not args.no_resume_recv,
         stream=build_stream_options(args, interactive=sys.stderr.isatty()),
         properties=build_property_rules(args),
@@ -126,8 +170,14 @@ def build_config(args: argparse.Namespace) -> ReplicationConfig:
 
 
 def build_retry_policy(args: argparse.Namespace) -> RetryPolicy:
+    """The retry policy. Each value's range is checked by its argument type; here, that min <= max."""
     if args.retries < 0 or min(args.retry_min_sleep_secs, args.retry_max_sleep_secs, args.retry_max_elapsed_secs) < 0:
         raise UsageError("--retries and --retry-*-secs must not be negative")
+    if args.retry_min_sleep_secs > args.retry_max_sleep_secs:
+        raise UsageError(
+            f"--retry-min-sleep-secs ({args.retry_min_sleep_secs:g}) is more than --retry-max-sleep-secs "
+            f"({args.retry_max_sleep_secs:g}); make the minimum the smaller one"
+        )
     return RetryPolicy(args.retries, args.retry_min_sleep_secs, args.retry_max_sleep_secs, args.retry_max_elapsed_secs)
 
 
@@ -164,8 +214,7 @@ def summarize(report: PairReport) -> str:
 
 
 def run(argv: Sequence[str]) -> int:
-    parser = build_parser()
-    args = parser.parse_args(expand_argument_files(argv))
+    args = parse_arguments(argv)
     setup_logging(args.verbose, args.quiet)
     pairs = parse_pairs(args.root_dataset_pairs)
     config = build_config(args)
@@ -186,7 +235,7 @@ def run(argv: Sequence[str]) -> int:
     connections = SshConnections(ssh)
     try:
         with JobLock([str(w) for w in argv], args.lock_dir):
-            connector = Connector(runner, connections, not args.no_privilege_elevation, sudo)
+            connector = Connector(runner, connections, not args.no_privilege_elevation, sudo, config.stream.programs())
             for src, dst in pairs:
                 src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
                 dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)

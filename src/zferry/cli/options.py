@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from collections.abc import Sequence
+from typing import Optional
 
 from zferry import __version__
 from zferry.cli.lifecycle_options import SnapshotFilterStep, add_lifecycle_options
+from zferry.cli.numbers import seconds, whole_number
 from zferry.cli.ssh_options import add_remote_options
+from zferry.errors import UsageError
 
 DESCRIPTION = """\
 Replicate ZFS datasets and their snapshots from SRC_DATASET to DST_DATASET, like rsync for ZFS.
@@ -35,8 +40,8 @@ examples:
   The destination has snapshots the source does not know: throw them away and continue:
     zferry --force-rollback-to-latest-common-snapshot tank/db backup/db
 
-  Many pairs from a file (one "SRC<TAB>DST" pair per line):
-    zferry -r +pairs.tsv
+  Many pairs from a file (one "SRC<TAB>DST" pair per line), patterns from another (one per line):
+    zferry -r --exclude-dataset-regex +excludes.txt +pairs.tsv
 
 exit status: 0 success (or another run of the same job holds the lock), 1 error, 2 bad usage,
 130 interrupted.
@@ -56,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="SRC_DATASET DST_DATASET",
         help="one or more pairs of [[user@]host:]dataset; an argument +FILE reads tab-separated pairs "
-        "from FILE, one per line (# starts a comment)",
+        "from FILE, one per line (# starts a comment); so does the value of any --*-regex option: one "
+        "pattern per line",
     )
     parser.add_argument("--version", action="version", version=f"zferry {__version__}")
     _selection(parser)
@@ -152,13 +158,15 @@ def _replication(parser: argparse.ArgumentParser) -> None:
         "--zfs-send-program-opts",
         default="",
         metavar="OPTS",
-        help="extra options for zfs send, e.g. '--raw --compressed' (default: none)",
+        help="extra options for zfs send, e.g. '--raw --compressed'; only -w/--raw, -c/--compressed, "
+        "-L/--large-block, -e/--embed, -p/--props, -b/--backup, -v, -P, -D, -V (default: none)",
     )
     group.add_argument(
         "--zfs-recv-program-opts",
         default="",
         metavar="OPTS",
-        help="extra options for zfs receive, e.g. '-o compression=zstd'",
+        help="extra options for zfs receive, e.g. '-o compression=zstd'; only -o PROP=VALUE, -x PROP, "
+        "-u, -v, -s, -h (-F is --force, -n is --dryrun=recv)",
     )
 
 
@@ -197,7 +205,7 @@ def _execution(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--threads",
-        type=_positive_int,
+        type=whole_number(1),
         default=os.cpu_count() or 1,
         metavar="N",
         help="datasets replicated at once (default: number of cores)",
@@ -211,7 +219,7 @@ def _execution(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--timeout",
-        type=float,
+        type=seconds(allow_zero=False),
         default=None,
         metavar="SECONDS",
         help="kill any single command or transfer that runs longer than this",
@@ -231,28 +239,94 @@ def _retries(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("retries (only for transient errors: a dropped connection, a broken stream)")
     group.add_argument(
         "--retries",
-        type=int,
+        type=whole_number(0),
         default=2,
         metavar="N",
         help="retry a dataset's replication up to N times; an interrupted transfer resumes "
         "where it stopped (default: 2)",
     )
-    group.add_argument("--retry-min-sleep-secs", type=float, default=0.125, metavar="S", help="default: 0.125")
-    group.add_argument("--retry-max-sleep-secs", type=float, default=300, metavar="S", help="default: 300")
+    group.add_argument(
+        "--retry-min-sleep-secs",
+        type=seconds(allow_zero=True),
+        default=0.125,
+        metavar="S",
+        help="sleep before the first retry; each further one sleeps up to twice as long (default: 0.125)",
+    )
+    group.add_argument(
+        "--retry-max-sleep-secs",
+        type=seconds(allow_zero=True),
+        default=300,
+        metavar="S",
+        help="the longest sleep between two retries (default: 300)",
+    )
     group.add_argument(
         "--retry-max-elapsed-secs",
-        type=float,
+        type=seconds(allow_zero=True),
         default=3600,
         metavar="S",
         help="no new retry after this long (default: 3600)",
     )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+# The start of a RANKRANGE ('latest 10', 'oldest 5%', 'all except latest 3'): a following word
+# that begins otherwise ends the values of --include-snapshot-times-and-ranks.
+_RANK_START = re.compile(r"\s*(all\s*except\s*)?(oldest|latest)\s*[0-9]")
+
+
+def normalize_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """Rewrite `argv` so that no option takes a following dataset name as its value.
+
+    An option with an optional value (`--dryrun`, `--delete-dst-snapshots`, ...) takes one only
+    as `--option=VALUE`: a bare `--option` becomes `--option=DEFAULT`. A bare one followed by one
+    of its values is refused as ambiguous. `--include-snapshot-times-and-ranks` takes its
+    TIMERANGE and then only words that begin like a RANKRANGE; dataset names after them are
+    moved to the other dataset names at the front.
+    """
+    actions = [a for a in parser._actions if a.option_strings]
+    optional = {s: a for a in actions if a.nargs == "?" for s in a.option_strings}
+    variable = {s for a in actions if a.nargs == "+" for s in a.option_strings}
+    longs = [s for a in actions for s in a.option_strings if s.startswith("--")]
+    out: list[str] = []
+    moved: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        index += 1
+        if word == "--":
+            out += argv[index - 1 :]
+            break
+        name, equals, value = word.partition("=")
+        option = _long_option(name, longs, parser.allow_abbrev) if word.startswith("--") else None
+        if option in optional and not equals:
+            _refuse_ambiguous(option, optional[option], argv[index] if index < len(argv) else None)
+            out.append(f"{option}={optional[option].const}")
+        elif option in variable:
+            values = [value] if equals else list(argv[index : index + 1])
+            index += 0 if equals else len(values)
+            while index < len(argv) and _RANK_START.match(argv[index]):
+                values.append(argv[index])
+                index += 1
+            out += [option, *values]
+            while index < len(argv) and not argv[index].startswith("-"):
+                moved.append(argv[index])
+                index += 1
+        else:
+            out.append(word)
+    front = next((i for i, w in enumerate(out) if w.startswith("-")), len(out))
+    return [*out[:front], *moved, *out[front:]]
+
+
+def _long_option(name: str, longs: Sequence[str], allow_abbrev: bool) -> Optional[str]:
+    """The long option `name` stands for, as argparse resolves it (an unambiguous prefix counts)."""
+    if name in longs:
+        return name
+    matches = [s for s in longs if s.startswith(name)] if allow_abbrev else []
+    return matches[0] if len(matches) == 1 else None
+
+
+def _refuse_ambiguous(option: str, action: argparse.Action, following: Optional[str]) -> None:
+    if following is not None and action.choices is not None and following in action.choices:
+        raise UsageError(
+            f"{option} takes a value only after '=': write {option}={following}; if {following!r} is a "
+            f"dataset, write {option}={action.const} or put {option} after the datasets"
+        )

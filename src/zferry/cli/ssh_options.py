@@ -8,11 +8,12 @@ import re
 from typing import Optional
 
 from zferry import validate
+from zferry.cli.numbers import whole_number
 from zferry.errors import UsageError
 from zferry.exec.ssh import SshSettings, SshSide, check_extra_options, check_file
 from zferry.plan.properties import PropertyRule, PropertyRules, check_property_names, parse_sources, parse_targets
 from zferry.select.regex import NameFilter, compile_patterns
-from zferry.transfer import StreamOptions
+from zferry.transfer import MBUFFER_MIN_SIZE, StreamOptions, byte_count
 
 _PROGRAM = re.compile(r"[A-Za-z0-9_./+\-]+")
 _RATE = re.compile(r"[0-9]+(\.[0-9]+)?[kKmMgGtT]?")
@@ -29,15 +30,18 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ssh-cipher", metavar="CIPHER", help="ssh -c CIPHER, e.g. aes128-gcm@openssh.com")
     group.add_argument(
         "--ssh-control-persist-secs",
-        type=int,
+        type=whole_number(1),
         default=90,
         metavar="S",
         help="keep an idle master connection this long (default: 90)",
     )
     for side in ("src", "dst"):
-        group.add_argument(f"--ssh-{side}-user", metavar="USER")
-        group.add_argument(f"--ssh-{side}-host", metavar="HOST")
-        group.add_argument(f"--ssh-{side}-port", metavar="PORT")
+        where = "source" if side == "src" else "destination"
+        group.add_argument(f"--ssh-{side}-user", metavar="USER", help=f"log in to the {where} host as USER")
+        group.add_argument(f"--ssh-{side}-host", metavar="HOST", help=f"reach the {where} at HOST (name or address)")
+        group.add_argument(
+            f"--ssh-{side}-port", metavar="PORT", help=f"ssh port of the {where} host, 1 to 65535 (default: 22)"
+        )
         group.add_argument(f"--ssh-{side}-config-file", metavar="FILE", help="ssh -F FILE")
         group.add_argument(f"--ssh-{side}-private-key", metavar="FILE", help="ssh -i FILE")
         group.add_argument(
@@ -83,12 +87,16 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
         metavar="PROG",
         help="meter for progress and --bwlimit on this machine (default: pv; '-': off)",
     )
-    stream.add_argument("--bwlimit", metavar="RATE", help="limit each transfer to RATE bytes/s, e.g. 10m, 500k")
+    stream.add_argument(
+        "--bwlimit",
+        metavar="RATE",
+        help="limit each transfer to RATE bytes/s, e.g. 10m, 500k (with pv, else with mbuffer -r)",
+    )
     stream.add_argument("--no-progress", action="store_true", help="do not report transfer progress")
     stream.add_argument(
         "--progress-interval",
-        type=int,
-        default=0,
+        type=whole_number(1),
+        default=None,
         metavar="S",
         help="seconds between progress reports (default: 1 on a terminal, 30 in logs)",
     )
@@ -113,7 +121,13 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
             metavar="REGEX",
             help=f"source properties whose name matches: {what}",
         )
-        props.add_argument(f"--zfs-recv-{letter}-exclude-regex", action="append", default=[], metavar="REGEX")
+        props.add_argument(
+            f"--zfs-recv-{letter}-exclude-regex",
+            action="append",
+            default=[],
+            metavar="REGEX",
+            help=f"but not those whose name matches (wins over --zfs-recv-{letter}-include-regex)",
+        )
         props.add_argument(
             f"--zfs-recv-{letter}-sources",
             default="local",
@@ -124,6 +138,8 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
             f"--zfs-recv-{letter}-targets",
             default="full" if letter == "o" else "full+incremental",
             metavar="full|incremental|full+incremental",
+            help=f"apply --zfs-recv-{letter}-* to full sends, incremental sends, or both "
+            f"(default: {'full' if letter == 'o' else 'full+incremental'})",
         )
 
     env = parser.add_argument_group("environment of child processes")
@@ -184,13 +200,18 @@ def build_ssh_settings(args: argparse.Namespace) -> SshSettings:
 
 
 def build_stream_options(args: argparse.Namespace, interactive: bool) -> StreamOptions:
+    """The transfer pipeline settings, each value checked: level, rate, buffer size, helper programs."""
     level = args.compression_program_opts
-    if not re.fullmatch(r"-[0-9]{1,2}|--fast(=[0-9]+)?", level):
-        raise UsageError(f"--compression-program-opts: {level!r} should be a level such as -1 or -3")
-    if args.bwlimit is not None and not _RATE.fullmatch(args.bwlimit):
-        raise UsageError(f"--bwlimit: {args.bwlimit!r} should be a rate such as 10m or 500k (bytes per second)")
-    if not re.fullmatch(r"[0-9]+[kKmMgG]?", args.mbuffer_size):
-        raise UsageError(f"--mbuffer-size: {args.mbuffer_size!r} should be a size such as 128M")
+    match = re.fullmatch(r"-([0-9]{1,2})|--fast(=[0-9]+)?", level)
+    if not match or (match.group(1) is not None and not 1 <= int(match.group(1)) <= 19):
+        raise UsageError(f"--compression-program-opts: {level!r} should be a level from -1 to -19 (or --fast=N)")
+    if args.bwlimit is not None and not (_RATE.fullmatch(args.bwlimit) and byte_count(args.bwlimit) > 0):
+        raise UsageError(f"--bwlimit: {args.bwlimit!r} should be a rate above 0 such as 10m or 500k (bytes per second)")
+    if not re.fullmatch(r"[0-9]+[kKmMgG]?", args.mbuffer_size) or byte_count(args.mbuffer_size) < MBUFFER_MIN_SIZE:
+        raise UsageError(
+            f"--mbuffer-size: {args.mbuffer_size!r} should be a size of at least {MBUFFER_MIN_SIZE // 1024}k, "
+            "such as 128M"
+        )
     interval = args.progress_interval or (1 if interactive else 30)
     return StreamOptions(
         compression=program_name(args.compression_program, "--compression-program"),

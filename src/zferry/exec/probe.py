@@ -1,11 +1,14 @@
 """What a host offers: are we root there, and which stream helpers (zstd, mbuffer, pv) exist.
 
-A remote host is asked once, in one ssh round trip that also opens its ControlMaster.
+The helpers probed are the ones configured (`--compression-program=/usr/bin/zstd` is looked
+for as given). A remote host is asked once, in one ssh round trip that also opens its
+ControlMaster.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Sequence
@@ -30,8 +33,8 @@ class Capabilities:
 
 
 def probe_script(programs: Sequence[str]) -> list[str]:
-    """A POSIX sh command printing `uid=N`, `now=UNIX_TIME` and the name of each program found on PATH."""
-    checks = "; ".join(f"command -v {p} >/dev/null 2>&1 && echo {p}" for p in programs)
+    """A POSIX sh command printing `uid=N`, `now=UNIX_TIME` and each program found (a name on PATH, or a path)."""
+    checks = "; ".join(f"command -v {shlex.quote(p)} >/dev/null 2>&1 && echo {shlex.quote(p)}" for p in programs)
     return ["sh", "-c", f"echo uid=$(id -u) now=$(date +%s); {checks}; true"]
 
 
