@@ -2,8 +2,8 @@
 
 A dataset may go only if it is selected, meets the condition (the source lacks it; it is
 empty: no snapshots, at most 64 KiB of data), and so does every descendant: a subtree that
-holds one non-selected or still needed dataset is kept, and so are its ancestors. Each removable subtree is destroyed from
-its top with one `zfs destroy -r`, so only those tops are returned.
+holds one non-selected or still needed dataset is kept, and so are its ancestors. Each
+removable subtree is destroyed from its top with one `zfs destroy -r`, so only those tops are returned.
 """
 
 from __future__ import annotations
