@@ -6,7 +6,7 @@ Nothing here runs a process. Callers pass the argv to an executor (`zferry.exec`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -199,11 +199,6 @@ def receive_abort(dataset: str) -> list[str]:
 
 def rollback(snapshot: Version, destroy_newer: bool) -> list[str]:
     return [ZFS, "rollback", *(["-r"] if destroy_newer else []), snapshot.full_name]
-
-
-def destroy_snapshots(dataset: str, names: Iterable[str]) -> list[str]:
-    """One `zfs destroy pool/ds@a,b,c` for many snapshots of one dataset."""
-    return [ZFS, "destroy", f"{dataset}@{','.join(names)}"]
 
 
 def destroy(argument: str) -> list[str]:

@@ -63,11 +63,6 @@ class DatasetFilter:
             exclude_datasets=tuple(relative(n) for n in self.exclude_datasets),
         )
 
-    @property
-    def narrows(self) -> bool:
-        """Does an include filter narrow the selection (else it is the whole tree, less exclusions)?"""
-        return bool(self.names.include or self.include_datasets)
-
     def select(
         self,
         root: str,
