@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from zferry import zfs
+from zferry.errors import CommandError
 from zferry.exec.host import Host
 from zferry.exec.runner import Runner
 from zferry.inventory import Side
@@ -84,19 +85,23 @@ class HoldKeeper:
             return
         tag = hold_tag(self.dst)
         for side, inventory, index in ((self.src, src_inventory, 0), (self.dst, dst_inventory, 1)):
-            datasets = [(s, d)[index] for s, (d, _) in self.sent.items()]
-            targets = [f"{(s, d)[index]}@{snap}" for s, (d, snap) in self.sent.items()]
-            older = [
-                n
-                for n in _flatten(candidates(inventory, ds) for ds in datasets)
-                if n not in {*targets, *self.destroyed}
-            ]
-            found = holds_of(self.runner, side.host, [*older, *targets])
-            ours = [n for n in older if tag in found.get(n, set())]
-            _run_batched(self.runner, side.host, ours, lambda batch: zfs.release(tag, batch))
-            missing = [t for t in targets if tag not in found.get(t, set())]
-            _run_batched(self.runner, side.host, missing, lambda batch: zfs.hold(tag, batch))
+            try:
+                self._move(tag, side, inventory, index)
+            except CommandError as error:  # the data is safe; only the extra protection is missing
+                log.warning("%s: could not move hold %s (%s); with 'zfs allow', grant hold,release", side, tag, error)
         log.debug("%s: hold %s moved to the latest common snapshot of %d dataset(s)", self.dst, tag, len(self.sent))
+
+    def _move(self, tag: str, side: Side, inventory: Inventory, index: int) -> None:
+        datasets = [(s, d)[index] for s, (d, _) in self.sent.items()]
+        targets = [f"{(s, d)[index]}@{snap}" for s, (d, snap) in self.sent.items()]
+        older = [
+            n for n in _flatten(candidates(inventory, ds) for ds in datasets) if n not in {*targets, *self.destroyed}
+        ]
+        found = holds_of(self.runner, side.host, [*older, *targets])
+        ours = [n for n in older if tag in found.get(n, set())]
+        _run_batched(self.runner, side.host, ours, lambda batch: zfs.release(tag, batch))  # first: never two
+        missing = [t for t in targets if tag not in found.get(t, set())]
+        _run_batched(self.runner, side.host, missing, lambda batch: zfs.hold(tag, batch))
 
 
 def _flatten(lists: Iterable[list[str]]) -> list[str]:

@@ -192,8 +192,9 @@ def _pruning(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         const="snapshots+bookmarks",
         choices=["snapshots", "snapshots+bookmarks"],
-        help="with -r, delete selected destination datasets without snapshots (and bookmarks) whose "
-        "descendants have none either",
+        help="with -r, delete selected destination datasets that are empty (no snapshots, nor bookmarks, "
+        "at most 64 KiB of data) and whose descendants are too; never one the source lacks unless "
+        "the source is 'dummy' or --delete-dst-datasets is given",
     )
     group.add_argument(
         "--create-bookmarks",
