@@ -291,8 +291,12 @@ class PairReplication:
                 self._clear_placeholder(plan.dst)
 
     def _with_holds(self, destruction: guard.Destruction) -> guard.Destruction:
-        """Release this pair's own holds on what would go; note whether another hold remains."""
+        """Release this pair's own holds on what would go; note whether another hold remains.
+
+        Only where the guard would allow it otherwise: a refused destruction keeps our holds."""
         names = [v.full_name for v in destruction.versions if not v.is_bookmark]
+        if not names or not guard.decide(destruction).allowed:
+            return destruction
         others = release_own(self.runner, self.dst.host, hold_tag(self.dst), names)
         return replace(destruction, facts=replace(destruction.facts, held=bool(others)))
 

@@ -19,6 +19,7 @@ from zferry.model import Dataset, Inventory, Version
 from zferry.plan import guard
 from zferry.plan.guard import Action
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, destructions, plan_dataset
+from zferry.plan.steps import SendStep
 from zferry.select.datasets import DatasetFilter
 
 
@@ -128,3 +129,44 @@ def test_hold_tags_identify_the_pair() -> None:
     one = hold_tag(Side(Host(), "backup/a"))
     assert one.startswith("zferry-") and one != hold_tag(Side(Host(), "backup/b"))
     assert one == hold_tag(Side(Host(), "backup/a"))
+
+
+class _Recorder:
+    """Records argv lists; answers `zfs holds` with what `holds` says."""
+
+    dry_run = False
+
+    def __init__(self, holds: dict[str, set[str]]) -> None:
+        self.holds = holds
+        self.calls: list[list[str]] = []
+
+    def run(self, host: Host, argv: list[str], **_: object) -> str:
+        self.calls.append(list(argv))
+        if argv[1] == "holds":
+            return "".join(f"{s}\t{t}\t0\n" for s in argv[4:] for t in sorted(self.holds.get(s, ())))
+        return ""
+
+
+def test_hold_keeper_releases_before_holding_in_one_call_each_per_side() -> None:
+    from zferry.holds import HoldKeeper
+
+    dst_side = Side(Host(), "dst/r")
+    tag = hold_tag(dst_side)
+    src_inv = Inventory({}, {"src/r": tuple(history("a b c", "src/r")), "src/r/x": tuple(history("a c", "src/r/x"))})
+    dst_inv = Inventory({}, {"dst/r": tuple(history("a b", "dst/r")), "dst/r/x": tuple(history("a", "dst/r/x"))})
+    stale = {"src/r@b": {tag, "other"}, "src/r/x@a": {tag}, "dst/r@b": {tag}, "dst/r/x@a": {tag}}
+    runner = _Recorder(stale)
+    keeper = HoldKeeper(runner, Side(Host(), "src/r"), dst_side)  # type: ignore[arg-type]
+    for name in ("r", "r/x"):
+        src_snaps = history("a c", f"src/{name}")
+        plan = DatasetPlan(f"src/{name}", f"dst/{name}", steps=(SendStep(src_snaps[0], src_snaps[1], True),))
+        keeper.note(plan, src_snaps)
+    keeper.apply(src_inv, dst_inv)
+    verbs = [(c[1], c[2:]) for c in runner.calls]
+    assert [v for v, _ in verbs] == ["holds", "release", "hold", "holds", "release", "hold"]
+    assert verbs[1][1][0] == tag and sorted(verbs[1][1][1:]) == ["src/r/x@a", "src/r@b"]
+    assert verbs[2][1] == [tag, "src/r@c", "src/r/x@c"]
+    assert verbs[5][1] == [tag, "dst/r@c", "dst/r/x@c"]
+    runner.calls.clear()
+    HoldKeeper(runner, Side(Host(), "src/r"), dst_side).apply(src_inv, dst_inv)  # type: ignore[arg-type]
+    assert runner.calls == []  # a run that sent nothing touches no hold
