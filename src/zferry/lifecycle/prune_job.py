@@ -141,6 +141,9 @@ def prune(
             )
             decision = guard.check(destruction)
             allowed = decision.allowed
+            if allowed:
+                kind = "bookmark" if doomed[0].is_bookmark else "snapshot"
+                log.info("%s: deleting %d %s(s): %s", dst_name, len(doomed), kind, " ".join(v.tag for v in doomed))
             for argv in decision.commands() if allowed else ():
                 runner.run(dst.host, argv, changes=True, classify=zfs.classify_error)
         with lock:
