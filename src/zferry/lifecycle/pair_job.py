@@ -105,6 +105,7 @@ def run_pair(
     if not lifecycle.skip_replication:
         assert src is not None and dst is not None
         job = make_replication(src, dst)
+        job.config = dataclasses.replace(job.config, datasets=config.datasets)  # relative to this pair
         bookmarker = Bookmarker(runner, src, lifecycle.create_bookmarks)
         keeper = HoldKeeper(runner, src, dst)
 
