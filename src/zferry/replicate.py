@@ -251,7 +251,7 @@ class PairReplication:
 
     def _ensure_parent(self, dst_name: str) -> None:
         """Create missing parents of a new destination dataset, top down, each marked as zferry's
-        placeholder and never mounted (`zfs create -o zferry:placeholder=on -o canmount=off`)."""
+        placeholder and never mounted (`zfs create -o zferry:placeholder=NAME -o canmount=off`)."""
         parent = zfs.parent_of(dst_name)
         levels: list[str] = []
         while parent is not None and "/" in parent:  # a pool exists, or the receive reports that it does not

@@ -25,7 +25,9 @@ DATASET_COLUMNS = (
     "zferry:placeholder",
 )
 PLACEHOLDER_PROPERTY = "zferry:placeholder"
-"""Marks a parent zferry created (empty, canmount=off) so that a later full receive may use it."""
+"""Marks a parent zferry created (empty, canmount=off) so that a later full receive may use it. Its
+value is the dataset's own name: children inherit user properties, and an inherited marker names
+another dataset."""
 # Asking only for these lets `zfs list` skip loading each snapshot's properties: about 3-4x faster
 # on trees with thousands of snapshots. `creation` and `userrefs` are read only when needed.
 VERSION_COLUMNS = ("name", "guid", "createtxg")
@@ -88,7 +90,7 @@ def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dat
             resume_token=None if token in ("-", "") else token,
             encryption=None if encryption in ("-", "") else encryption,
             used_by_dataset=int(used) if used.isdigit() else None,
-            is_placeholder=placeholder == "on",
+            is_placeholder=placeholder == name,
             user_props=dict(zip(user_props, fields[len(DATASET_COLUMNS) :])),
         )
     return datasets
@@ -246,11 +248,12 @@ def create_parents(dataset: str) -> list[str]:
 
 def create_placeholder(dataset: str) -> list[str]:
     """Create one empty parent, marked as zferry's placeholder, never mounted (`canmount=off`)."""
-    return [ZFS, "create", "-o", f"{PLACEHOLDER_PROPERTY}=on", "-o", "canmount=off", dataset]
+    return [ZFS, "create", "-o", f"{PLACEHOLDER_PROPERTY}={dataset}", "-o", "canmount=off", dataset]
 
 
 def clear_placeholder(dataset: str) -> list[str]:
-    """Drop the placeholder marker and `canmount=off` from a dataset that now holds a replica."""
+    """Drop the placeholder marker from a dataset that now holds a replica (`canmount=off` stays:
+    zferry receives with -u, a replica is not a live filesystem)."""
     return [ZFS, "inherit", PLACEHOLDER_PROPERTY, dataset]
 
 
