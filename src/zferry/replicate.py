@@ -271,7 +271,8 @@ class PairReplication:
 
     def _execute(self, plan: DatasetPlan) -> None:
         """Run the plan; each destructive part only as far as the destroy guard allows it."""
-        src_guids = {v.guid for v in self._src_inventory.versions.get(plan.src, ())}
+        # a same-named or unrelated destination snapshot may go if the source lost it (a bookmark aside)
+        src_guids = {v.guid for v in self._src_inventory.snapshots(plan.src)}
         force_receive = False
         for destruction in destructions(plan, self.config.policy, src_guids):
             decision = guard.check(self._with_holds(destruction))

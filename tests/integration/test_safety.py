@@ -4,6 +4,7 @@ lets each option destroy. zferry runs inside the VM, between pools `src` and `ds
 from __future__ import annotations
 
 from tests.integration.vm import Vm
+from tests.integration.zferry_holds import release_zferry_holds
 from zferry.exec.host import Host
 from zferry.holds import hold_tag
 from zferry.inventory import Side
@@ -36,7 +37,7 @@ def test_renamed_source_leaves_its_replica_alone(vm: Vm, roots: tuple[str, str])
     make(vm, src, ["db"], ["s1", "s2"])
     vm.zferry("-r", src, dst)
     vm.sh(f"zfs rename {src}/db {src}/db-old")
-    result = vm.zferry("-r", "--delete-dst-snapshots", "--delete-empty-dst-datasets", src, dst)
+    result = vm.zferry("-r", src, dst, "--delete-dst-snapshots", "--delete-empty-dst-datasets")
     assert list(vm.snapshot_guids(f"{dst}/db")) == ["@s1", "@s2"]
     assert "REFUSED" in result.output and "--delete-dst-datasets" in result.output
     # asked for explicitly, the orphan goes (its holds released first)
@@ -51,13 +52,7 @@ def test_absolute_exclude_protects_the_destination_too(vm: Vm, roots: tuple[str,
     vm.zferry("-r", src, dst)
     vm.sh(f"zfs destroy {src}/scratch@s1; zfs create {dst}/scratch/tmp")
     vm.zferry(
-        "-r",
-        "--exclude-dataset",
-        f"{src}/scratch",
-        "--delete-dst-snapshots",
-        "--delete-empty-dst-datasets",
-        src,
-        dst,
+        "-r", "--exclude-dataset", f"{src}/scratch", src, dst, "--delete-dst-snapshots", "--delete-empty-dst-datasets"
     )
     assert list(vm.snapshot_guids(f"{dst}/scratch")) == ["@s1", "@s2"]
     assert vm.exists(f"{dst}/scratch/tmp")
@@ -97,8 +92,12 @@ def test_empty_dataset_deletion_keeps_datasets_holding_data(vm: Vm, roots: tuple
     _, dst = roots
     vm.sh(f"zfs create {dst}; zfs create {dst}/live; zfs create {dst}/empty; zfs create -V 4M {dst}/vol")
     fill(vm, f"{dst}/live", 512)
-    vm.sh(f"head -c 1M /dev/urandom | dd of=/dev/zvol/{dst}/vol bs=64k conv=fsync status=none; zpool sync")
-    vm.zferry("-r", "--skip-replication", "--delete-empty-dst-datasets", "dummy", dst)
+    vm.sh(f"""
+        sleep 1  # the VM has no udev: find the zvol's device by its name
+        for d in /dev/zd*; do [ "$(/lib/udev/zvol_id $d 2>/dev/null)" = {dst}/vol ] && dev=$d; done
+        head -c 1M /dev/urandom | dd of=$dev bs=64k conv=fsync status=none; zpool sync
+    """)
+    vm.zferry("-r", "--skip-replication", "dummy", dst, "--delete-empty-dst-datasets")
     assert sorted(vm.datasets(dst)) == ["", "/live", "/vol"]
 
 
@@ -132,7 +131,7 @@ def test_one_hold_per_pair_and_side_on_the_latest_common_snapshot(vm: Vm, roots:
     other = f"{dst}-2"
     vm.zferry(src, other)
     assert holds(vm, src)["@s3"] == {tag, hold_tag(Side(Host(), other))}
-    vm.sh(f"zfs destroy -r {other}")
+    vm.sh(release_zferry_holds(other) + f"zfs destroy -r {other}")
     # our own hold does not stop pruning of anything else, nor a full resync with --force
     vm.sh(f"zfs holds -rH {src}@s3 | while read -r n t _; do zfs release $t $n; done")
     vm.sh(f"zfs destroy -r {src}; zfs create {src}; zfs snapshot {src}@n1")

@@ -191,7 +191,7 @@ def _name_clashes(
 def destructions(plan: DatasetPlan, policy: ConflictPolicy, src_guids: Collection[int]) -> tuple[Destruction, ...]:
     """The destructive parts of `plan`, in the order they run, as data for the guard. Pure.
 
-    `src_guids`: the GUIDs of the source's snapshots and bookmarks.
+    `src_guids`: the GUIDs of the source's snapshots (a destination snapshot still among them is protected).
     """
     common_guid = plan.common.guid if plan.common is not None else None
     out: list[Destruction] = []
