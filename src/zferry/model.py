@@ -71,6 +71,8 @@ class Dataset:
     referenced: int = 0
     resume_token: Optional[str] = None
     encryption: Optional[str] = None
+    used_by_dataset: Optional[int] = 0  # `usedbydataset` in bytes; None: unknown (counts as data)
+    is_placeholder: bool = False  # zferry created it as an empty parent (`zferry:placeholder=on`)
     user_props: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property

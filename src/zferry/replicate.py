@@ -10,18 +10,20 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from zferry import zfs
 from zferry.errors import CommandError, ConflictError, ZferryError
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
+from zferry.holds import hold_tag, release_own
 from zferry.inventory import Side, list_inventory, list_inventory_cached
 from zferry.model import Dataset, Inventory, Version
 from zferry.observe.progress import Progress
+from zferry.plan import guard
 from zferry.plan.properties import PropertyRules
-from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, plan_dataset
+from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, destructions, plan_dataset
 from zferry.plan.steps import sent_snapshots
 from zferry.retry import RetryPolicy, call_with_retries, is_transient
 from zferry.schedule import run_tree
@@ -164,7 +166,7 @@ class PairReplication:
             selected,
             dst_dataset is not None,
             dst_snapshots,
-            dst_dataset.referenced if dst_dataset else 0,
+            dst_dataset is None or (not dst_snapshots and self._is_empty(dst_dataset)),
             self.config.policy,
         )
         if isinstance(outcome, Conflict):
@@ -242,53 +244,67 @@ class PairReplication:
             self._dst_inventory = Inventory(datasets, versions, self._dst_inventory.detailed)
         return fresh.datasets.get(dst_name)
 
+    def _is_empty(self, dataset: Dataset) -> bool:
+        with self._lock:
+            children = any(n.startswith(dataset.name + "/") for n in self._dst_inventory.datasets)
+            return guard.is_empty(dataset, self._dst_inventory.snapshots(dataset.name), children)
+
     def _ensure_parent(self, dst_name: str) -> None:
-        """Create missing parents of a new destination dataset (`zfs create -p`)."""
+        """Create missing parents of a new destination dataset, top down, each marked as zferry's
+        placeholder and never mounted (`zfs create -o zferry:placeholder=NAME -o canmount=off`)."""
         parent = zfs.parent_of(dst_name)
-        with self._lock:
-            if parent is None or "/" not in parent or parent in self._present:
-                return  # a pool exists, or the receive reports that it does not
-        self.runner.run(self.dst.host, zfs.create_parents(parent), changes=True, classify=zfs.classify_error)
-        with self._lock:
-            while parent is not None:
-                self._present.add(parent)
-                parent = zfs.parent_of(parent)
+        levels: list[str] = []
+        while parent is not None and "/" in parent:  # a pool exists, or the receive reports that it does not
+            levels.insert(0, parent)
+            parent = zfs.parent_of(parent)
+        for level in levels:
+            with self._lock:
+                if level in self._present:
+                    continue
+            try:
+                self.runner.run(self.dst.host, zfs.create_placeholder(level), changes=True, classify=zfs.classify_error)
+            except CommandError as error:
+                if "already exists" not in error.stderr:
+                    raise
+            with self._lock:
+                self._present.add(level)
 
     def _execute(self, plan: DatasetPlan) -> None:
-        dst_host, changes = self.dst.host, True
-        if plan.destroy:
-            log.warning(
-                "%s: destroying %d snapshot(s) that conflict with the source (--force)",
-                plan.dst,
-                len(plan.destroy),
-            )
-            for batch in zfs.argument_batches([v.name for v in plan.destroy]):
-                self.runner.run(
-                    dst_host,
-                    zfs.destroy_snapshots(plan.dst, batch),
-                    changes=changes,
-                    classify=zfs.classify_error,
-                )
-        if plan.rollback_to is not None:
-            log.warning(
-                "%s: rolling back to %s%s",
-                plan.dst,
-                plan.rollback_to.tag,
-                " and destroying newer snapshots" if plan.rollback_destroys_newer else "",
-            )
-            self.runner.run(
-                dst_host,
-                zfs.rollback(plan.rollback_to, plan.rollback_destroys_newer),
-                changes=changes,
-                classify=zfs.classify_error,
-            )
+        """Run the plan; each destructive part only as far as the destroy guard allows it."""
+        # a same-named or unrelated destination snapshot may go if the source lost it (a bookmark aside)
+        src_guids = {v.guid for v in self._src_inventory.snapshots(plan.src)}
+        force_receive = False
+        for destruction in destructions(plan, self.config.policy, src_guids):
+            decision = guard.check(self._with_holds(destruction))
+            if not decision.allowed:
+                raise ConflictError(f"{decision.message()}. Nothing was sent.")
+            for argv in decision.commands():
+                self.runner.run(self.dst.host, argv, changes=True, classify=zfs.classify_error)
+            force_receive = force_receive or destruction.action is guard.Action.FORCED_RECEIVE
         for index, step in enumerate(plan.steps):
             log.info("%s: send %s -> %s", plan.src, step, plan.dst)
             if step.base is None:
                 send = zfs.send_full(step.target, self.config.send_options)
             else:
                 send = zfs.send_incremental(step.base, step.target, step.intermediates, self.config.send_options)
-            self._transfer(send, plan.src, plan.dst, force=plan.force_receive and index == 0, full=step.base is None)
+            self._transfer(send, plan.src, plan.dst, force=force_receive and index == 0, full=step.base is None)
+            if index == 0 and force_receive:
+                self._clear_placeholder(plan.dst)
+
+    def _with_holds(self, destruction: guard.Destruction) -> guard.Destruction:
+        """Release this pair's own holds on what would go; note whether another hold remains.
+
+        Only where the guard would allow it otherwise: a refused destruction keeps our holds."""
+        names = [v.full_name for v in destruction.versions if not v.is_bookmark]
+        if not names or not guard.decide(destruction).allowed:
+            return destruction
+        others = release_own(self.runner, self.dst.host, hold_tag(self.dst), names)
+        return replace(destruction, facts=replace(destruction.facts, held=bool(others)))
+
+    def _clear_placeholder(self, dst_name: str) -> None:
+        dataset = self._dst_inventory.datasets.get(dst_name)
+        if dataset is not None and dataset.is_placeholder:
+            self.runner.run(self.dst.host, zfs.clear_placeholder(dst_name), changes=True, classify=zfs.classify_error)
 
     def _transfer(self, send_argv: list[str], src_name: str, dst_name: str, force: bool, full: bool) -> None:
         props = self.config.properties.receive_options(self._src_props.get(src_name, {}), full)

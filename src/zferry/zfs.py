@@ -6,7 +6,7 @@ Nothing here runs a process. Callers pass the argv to an executor (`zferry.exec`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -14,7 +14,20 @@ from zferry.errors import CommandError, DatasetNotFound
 from zferry.model import Dataset, Version
 
 ZFS = "zfs"
-DATASET_COLUMNS = ("name", "type", "guid", "referenced", "receive_resume_token", "encryption")
+DATASET_COLUMNS = (
+    "name",
+    "type",
+    "guid",
+    "referenced",
+    "receive_resume_token",
+    "encryption",
+    "usedbydataset",
+    "zferry:placeholder",
+)
+PLACEHOLDER_PROPERTY = "zferry:placeholder"
+"""Marks a parent zferry created (empty, canmount=off) so that a later full receive may use it. Its
+value is the dataset's own name: children inherit user properties, and an inherited marker names
+another dataset."""
 # Asking only for these lets `zfs list` skip loading each snapshot's properties: about 3-4x faster
 # on trees with thousands of snapshots. `creation` and `userrefs` are read only when needed.
 VERSION_COLUMNS = ("name", "guid", "createtxg")
@@ -68,7 +81,7 @@ def _rows(output: str, width: int) -> Iterator[list[str]]:
 def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dataset]:
     datasets: dict[str, Dataset] = {}
     for fields in _rows(output, len(DATASET_COLUMNS) + len(user_props)):
-        name, kind, guid, referenced, token, encryption = fields[: len(DATASET_COLUMNS)]
+        name, kind, guid, referenced, token, encryption, used, placeholder = fields[: len(DATASET_COLUMNS)]
         datasets[name] = Dataset(
             name=name,
             kind=kind,
@@ -76,6 +89,8 @@ def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dat
             referenced=_int_or_zero(referenced),
             resume_token=None if token in ("-", "") else token,
             encryption=None if encryption in ("-", "") else encryption,
+            used_by_dataset=int(used) if used.isdigit() else None,
+            is_placeholder=placeholder == name,
             user_props=dict(zip(user_props, fields[len(DATASET_COLUMNS) :])),
         )
     return datasets
@@ -188,11 +203,6 @@ def rollback(snapshot: Version, destroy_newer: bool) -> list[str]:
     return [ZFS, "rollback", *(["-r"] if destroy_newer else []), snapshot.full_name]
 
 
-def destroy_snapshots(dataset: str, names: Iterable[str]) -> list[str]:
-    """One `zfs destroy pool/ds@a,b,c` for many snapshots of one dataset."""
-    return [ZFS, "destroy", f"{dataset}@{','.join(names)}"]
-
-
 def destroy(argument: str) -> list[str]:
     """`zfs destroy` of one argument: `pool/ds@a,b,c` (several snapshots) or `pool/ds#b` (a bookmark)."""
     return [ZFS, "destroy", argument]
@@ -234,6 +244,42 @@ def parse_snapshots_changed(
 def create_parents(dataset: str) -> list[str]:
     """Create a dataset and any missing parents (no -u: OpenZFS 2.1 lacks it)."""
     return [ZFS, "create", "-p", dataset]
+
+
+def create_placeholder(dataset: str) -> list[str]:
+    """Create one empty parent, marked as zferry's placeholder, never mounted (`canmount=off`)."""
+    return [ZFS, "create", "-o", f"{PLACEHOLDER_PROPERTY}={dataset}", "-o", "canmount=off", dataset]
+
+
+def clear_placeholder(dataset: str) -> list[str]:
+    """Drop the placeholder marker from a dataset that now holds a replica (`canmount=off` stays:
+    zferry receives with -u, a replica is not a live filesystem)."""
+    return [ZFS, "inherit", PLACEHOLDER_PROPERTY, dataset]
+
+
+def list_holds(snapshots: Sequence[str]) -> list[str]:
+    """The holds (tags) on some snapshots, one call: `NAME<TAB>TAG<TAB>TIMESTAMP` lines."""
+    return [ZFS, "holds", "-H", "-p", *snapshots]
+
+
+def parse_holds(output: str) -> dict[str, set[str]]:
+    """`list_holds` output as {snapshot: tags}."""
+    holds: dict[str, set[str]] = {}
+    for line in output.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 2:
+            holds.setdefault(fields[0], set()).add(fields[1])
+    return holds
+
+
+def hold(tag: str, snapshots: Sequence[str]) -> list[str]:
+    """One `zfs hold TAG a@x b@y ...` for many snapshots."""
+    return [ZFS, "hold", tag, *snapshots]
+
+
+def release(tag: str, snapshots: Sequence[str]) -> list[str]:
+    """One `zfs release TAG a@x b@y ...` for many snapshots."""
+    return [ZFS, "release", tag, *snapshots]
 
 
 def get_property(dataset: str, prop: str) -> list[str]:

@@ -12,6 +12,7 @@ import re
 import time
 
 from tests.integration.vm import Vm
+from tests.integration.zferry_holds import release_zferry_holds
 
 COUNT_ZFS = """
     mkdir -p /opt/zfs-count
@@ -242,7 +243,7 @@ def test_pruning_is_source_aware_and_keeps_the_latest_common_snapshot(vm: Vm, ro
     prune = ["--skip-replication", "--delete-dst-snapshots", "--include-snapshot-regex", "s_old|s1|dst_only"]
     vm.zferry(*prune, src, dst)
     assert snaps(vm, dst) == ["@s_old", "@s2"]  # s1 and dst_only are gone from the source: deleted
-    vm.sh(f"zfs destroy {src}@s2")  # the source keeps only #s2, the latest common base
+    vm.sh(release_zferry_holds(src) + f"zfs destroy {src}@s2")  # the source keeps only #s2, the latest common base
     vm.zferry(
         "--skip-replication",
         "--delete-dst-snapshots",
@@ -285,7 +286,7 @@ def test_delete_dst_datasets_removes_orphans(vm: Vm, roots: tuple[str, str]) -> 
     src, dst = roots
     vm.sh(f"zfs create {src}/keep; zfs create -p {src}/to_delete/child; zfs snapshot -r {src}@s1")
     vm.zferry("-r", src, dst)
-    vm.sh(f"zfs destroy -r {src}/to_delete; zfs create {dst}/excluded_orphan")
+    vm.sh(release_zferry_holds(src) + f"zfs destroy -r {src}/to_delete; zfs create {dst}/excluded_orphan")
     vm.zferry("-r", "--skip-replication", "--delete-dst-datasets", "--exclude-dataset", "excluded_orphan", src, dst)
     assert sorted(vm.datasets(dst)) == ["", "/excluded_orphan", "/keep"]
 
@@ -315,7 +316,7 @@ def test_bookmarks_created_used_and_pruned(vm: Vm, roots: tuple[str, str]) -> No
     vm.sh(f"zfs snapshot {src}@s1; zfs snapshot {src}@s2")
     vm.zferry("--create-bookmarks=all", src, dst)
     assert snaps(vm, src, "bookmark") == ["#s1", "#s2"]
-    vm.sh(f"zfs destroy {src}@s1; zfs destroy {src}@s2; zfs snapshot {src}@s3")
+    vm.sh(release_zferry_holds(src) + f"zfs destroy {src}@s1; zfs destroy {src}@s2; zfs snapshot {src}@s3")
     result = vm.zferry("-v", "-v", "--create-bookmarks=all", src, dst)
     assert f"zfs send -i '{src}#s2' {src}@s3" in result.output
     assert snaps(vm, dst) == ["@s1", "@s2", "@s3"]

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.integration.vm import GUEST_CHECKOUT, Vm
+from tests.integration.zferry_holds import release_zferry_holds
 
 
 def make(vm: Vm, root: str, datasets: list[str], snapshots: list[str], mib: int = 0) -> None:
@@ -199,7 +200,7 @@ def test_bookmark_is_used_when_the_source_snapshot_is_gone(vm: Vm, roots: tuple[
     src, dst = roots
     make(vm, src, [], ["s1", "s2"])
     vm.zferry("--create-bookmarks=none", src, dst)  # this test makes its bookmark by hand
-    vm.sh(f"zfs bookmark {src}@s2 {src}#s2; zfs destroy {src}@s2; zfs snapshot {src}@s3")
+    vm.sh(release_zferry_holds(src) + f"zfs bookmark {src}@s2 {src}#s2; zfs destroy {src}@s2; zfs snapshot {src}@s3")
     result = vm.zferry("-v", "-v", src, dst)
     assert f"zfs send -i '{src}#s2' {src}@s3" in result.output
     assert list(vm.snapshot_guids(dst)) == ["@s1", "@s2", "@s3"]

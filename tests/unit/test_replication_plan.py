@@ -16,10 +16,10 @@ def plan(
     dst: list[Version],
     policy: ConflictPolicy = ConflictPolicy(),
     exists: bool = True,
-    referenced: int = 0,
+    empty: bool = True,
 ) -> Outcome:
     snaps = [v for v in src if not v.is_bookmark]
-    return plan_dataset("src/ds", "dst/ds", src, snaps, exists, dst, referenced, policy)
+    return plan_dataset("src/ds", "dst/ds", src, snaps, exists, dst, empty, policy)
 
 
 def test_new_destination_gets_full_then_incremental() -> None:
@@ -71,14 +71,14 @@ def test_unrelated_destination_needs_force_then_resyncs() -> None:
 
 
 def test_existing_empty_destination_takes_a_forced_full_receive() -> None:
-    result = plan(history("s1"), [], exists=True, referenced=100_000)
+    result = plan(history("s1"), [], exists=True, empty=True)
     assert isinstance(result, DatasetPlan) and result.force_receive
 
 
 def test_destination_with_data_and_no_snapshots_is_protected() -> None:
-    result = plan(history("s1"), [], exists=True, referenced=50 << 20)
+    result = plan(history("s1"), [], exists=True, empty=False)
     assert isinstance(result, Conflict) and result.kind == "has-data"
-    forced = plan(history("s1"), [], ConflictPolicy(force=True), exists=True, referenced=50 << 20)
+    forced = plan(history("s1"), [], ConflictPolicy(force=True), exists=True, empty=False)
     assert isinstance(forced, DatasetPlan)
 
 

@@ -183,12 +183,19 @@ def _pruning(parser: argparse.ArgumentParser) -> None:
         help="delete selected destination datasets (zfs destroy -r) that the source does not have",
     )
     group.add_argument(
+        "--delete-dst-datasets-whole-tree",
+        action="store_true",
+        help="with a 'dummy' source, --delete-dst-datasets may destroy every dataset of the destination "
+        "tree; without this (or an --include-dataset[-regex] filter) it is refused",
+    )
+    group.add_argument(
         "--delete-empty-dst-datasets",
         nargs="?",
         const="snapshots+bookmarks",
         choices=["snapshots", "snapshots+bookmarks"],
-        help="with -r, delete selected destination datasets without snapshots (and bookmarks) whose "
-        "descendants have none either",
+        help="with -r, delete selected destination datasets that are empty (no snapshots, nor bookmarks, "
+        "at most 64 KiB of data) and whose descendants are too; never one the source lacks unless "
+        "the source is 'dummy' or --delete-dst-datasets is given",
     )
     group.add_argument(
         "--create-bookmarks",
@@ -300,6 +307,8 @@ def build_lifecycle_config(args: argparse.Namespace) -> LifecycleConfig:
         )
     if args.delete_empty_dst_datasets and not args.recursive:
         raise UsageError("--delete-empty-dst-datasets looks at whole subtrees; add --recursive")
+    if args.delete_dst_datasets_whole_tree and not args.delete_dst_datasets:
+        raise UsageError("--delete-dst-datasets-whole-tree confirms --delete-dst-datasets; add it, or drop this")
     cache_dir: Optional[str] = None
     if args.cache_snapshots == "true":
         cache_dir = args.cache_dir or default_cache_dir()
@@ -310,6 +319,8 @@ def build_lifecycle_config(args: argparse.Namespace) -> LifecycleConfig:
         delete_except=delete_except,
         crosscheck_other_kind=not args.delete_dst_snapshots_no_crosscheck,
         delete_datasets=args.delete_dst_datasets,
+        delete_datasets_chosen=args.delete_dst_datasets_whole_tree
+        or bool(args.include_dataset or args.include_dataset_regex),
         delete_empty=args.delete_empty_dst_datasets,
         create_bookmarks=args.create_bookmarks,
         cache_dir=cache_dir,
@@ -325,4 +336,10 @@ def check_dummy_pairs(pairs: Sequence[tuple[Endpoint, Endpoint]], lifecycle: Lif
             raise UsageError(
                 f"'{DUMMY}' stands for no dataset and cannot be replicated to or from; add --skip-replication "
                 "to only create or delete snapshots"
+            )
+        if src.dataset == DUMMY and lifecycle.delete_datasets and not lifecycle.delete_datasets_chosen:
+            raise UsageError(
+                f"'{DUMMY}' as source with --delete-dst-datasets would destroy every dataset under {dst}. "
+                "Nothing was changed. Choose what to delete with --include-dataset or --include-dataset-regex, "
+                "or confirm the whole tree with --delete-dst-datasets-whole-tree"
             )

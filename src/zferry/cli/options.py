@@ -175,20 +175,22 @@ def _conflicts(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--force-rollback-to-latest-snapshot",
         action="store_true",
-        help="before receiving, roll the destination back to its latest snapshot, discarding "
-        "changes made to it since (zfs rollback)",
+        help="may destroy: changes written to the destination since its latest snapshot (zfs rollback "
+        "to it, before receiving); no snapshot",
     )
     group.add_argument(
         "--force-rollback-to-latest-common-snapshot",
         action="store_true",
-        help="if the destination has snapshots newer than the latest common one, roll it back "
-        "to the common one, destroying them (zfs rollback -r)",
+        help="may destroy: the destination's snapshots newer than the latest common one, and changes "
+        "since (zfs rollback -r to the common one)",
     )
     group.add_argument(
         "--force",
         action="store_true",
-        help="like the previous option, and if nothing is in common (or the destination has "
-        "data but no snapshots), destroy the destination's snapshots and send everything again",
+        help="may destroy: what the previous option may; when nothing is in common, every snapshot of "
+        "the destination dataset and its data (full resync, zfs receive -F), also a destination without "
+        "snapshots that is not empty; a same-named destination snapshot of another GUID below the common "
+        "one. Never a snapshot still on the source, the latest common one, or one held by another tool",
     )
 
 

@@ -39,6 +39,7 @@ class LifecycleConfig:
     delete_except: bool = False  # the snapshot filters select what to keep
     crosscheck_other_kind: bool = True  # also protect GUIDs the source has as the other kind (bookmark/snapshot)
     delete_datasets: bool = False
+    delete_datasets_chosen: bool = False  # an include filter or --delete-dst-datasets-whole-tree (needed with dummy)
     delete_empty: Optional[str] = None  # None | "snapshots+bookmarks" | "snapshots"
     create_bookmarks: str = DEFAULT_BOOKMARK_MODE
     cache_dir: Optional[str] = None  # None: --cache-snapshots is off

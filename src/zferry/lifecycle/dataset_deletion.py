@@ -1,9 +1,9 @@
 """Which destination datasets `--delete-dst-datasets` and `--delete-empty-dst-datasets` remove. Pure.
 
-A dataset may go only if it is selected, meets the condition (the source lacks it; it has no
-snapshots), and so does every descendant: a subtree that holds one non-selected or still
-needed dataset is kept, and so are its ancestors. Each removable subtree is destroyed from
-its top with one `zfs destroy -r`, so only those tops are returned.
+A dataset may go only if it is selected, meets the condition (the source lacks it; it is
+empty: no snapshots, at most 64 KiB of data), and so does every descendant: a subtree that
+holds one non-selected or still needed dataset is kept, and so are its ancestors. Each
+removable subtree is destroyed from its top with one `zfs destroy -r`, so only those tops are returned.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from typing import Callable
 
 from zferry.model import Inventory
+from zferry.plan import guard
 
 
 def removable_tops(existing: Sequence[str], selected: Collection[str], condition: Callable[[str], bool]) -> list[str]:
@@ -36,14 +37,27 @@ def orphan_tops(dst: Inventory, dst_root: str, selected: Collection[str], src_re
     return removable_tops(list(dst.datasets), selected, lambda n: _relative(n, dst_root) not in have)
 
 
-def empty_tops(dst: Inventory, selected: Collection[str], count_bookmarks: bool = True) -> list[str]:
-    """Tops of selected destination subtrees without snapshots (nor bookmarks, if `count_bookmarks`)."""
+def empty_tops(
+    dst: Inventory,
+    selected: Collection[str],
+    count_bookmarks: bool = True,
+    may_go: Callable[[str], bool] = lambda name: True,
+) -> list[str]:
+    """Tops of selected destination subtrees in which every dataset is empty (`is_empty`: no
+    snapshots, nor bookmarks if `count_bookmarks`, and at most 64 KiB used) and `may_go` (e.g.
+    the source has it, or orphans may be removed)."""
+    return removable_tops(list(dst.datasets), selected, lambda n: is_empty(dst, n, count_bookmarks) and may_go(n))
 
-    def is_empty(name: str) -> bool:
-        versions = dst.versions.get(name, ())
-        return not any(count_bookmarks or not v.is_bookmark for v in versions)
 
-    return removable_tops(list(dst.datasets), selected, is_empty)
+def is_empty(dst: Inventory, name: str, count_bookmarks: bool = True) -> bool:
+    """Is this dataset empty by zferry's definition (its children aside: they are judged on their own)?"""
+    versions = tuple(v for v in dst.versions.get(name, ()) if count_bookmarks or not v.is_bookmark)
+    return guard.is_empty(dst.datasets[name], versions, has_children=False)
+
+
+def subtree(dst: Inventory, top: str) -> list[str]:
+    """`top` and every dataset below it."""
+    return [n for n in dst.datasets if n == top or n.startswith(top + "/")]
 
 
 def _relative(name: str, root: str) -> str:

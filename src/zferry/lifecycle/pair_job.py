@@ -9,20 +9,24 @@ what would follow. The deletion steps run only after replication succeeded.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from zferry.errors import ZferryError
 from zferry.exec.runner import Runner
+from zferry.holds import HoldKeeper
 from zferry.inventory import Side, list_inventory
 from zferry.lifecycle.bookmarks_job import Bookmarker
 from zferry.lifecycle.config import LifecycleConfig
 from zferry.lifecycle.create_job import create_snapshots
 from zferry.lifecycle.orphans_job import delete_empty, delete_orphans
 from zferry.lifecycle.prune_job import prune, without_versions
-from zferry.model import Inventory
+from zferry.model import Inventory, Version
 from zferry.observe.snapshot_cache import SnapshotCache
+from zferry.plan.replication import DatasetPlan
 from zferry.replicate import PairReplication, PairReport, ReplicationConfig
 
 log = logging.getLogger("zferry")
@@ -39,6 +43,7 @@ class LifecycleReport:
     deleted: int = 0
     held: int = 0
     deleted_datasets: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # datasets whose pruning the destroy guard refused
     failed: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -52,6 +57,7 @@ class LifecycleReport:
             f"{self.deleted} snapshot(s)/bookmark(s) deleted" if self.deleted else "",
             f"{self.held} held and kept" if self.held else "",
             f"{len(self.deleted_datasets)} dataset tree(s) deleted" if self.deleted_datasets else "",
+            f"{len(self.refused)} protected by the destroy guard" if self.refused else "",
             f"{len(self.failed)} failed" if self.failed else "",
         ]
         return ", ".join(p for p in parts if p)
@@ -78,6 +84,9 @@ def run_pair(
 ) -> tuple[Optional[PairReport], LifecycleReport]:
     """Run every configured step for one pair; `None` for a side named 'dummy'."""
     report = LifecycleReport()
+    anchor = src or dst
+    if anchor is not None:  # absolute --include/--exclude-dataset names become relative to this pair's roots
+        config = dataclasses.replace(config, datasets=config.datasets.relative_to(anchor.root))
     src_inventory: Optional[Inventory] = None
     deletes = dst is not None and lifecycle.deletes_on_dst
     src_needed_later = src is not None and (not lifecycle.skip_replication or deletes)
@@ -96,9 +105,17 @@ def run_pair(
     if not lifecycle.skip_replication:
         assert src is not None and dst is not None
         job = make_replication(src, dst)
+        job.config = dataclasses.replace(job.config, datasets=config.datasets)  # relative to this pair
         bookmarker = Bookmarker(runner, src, lifecycle.create_bookmarks)
-        job.on_sent = bookmarker
+        keeper = HoldKeeper(runner, src, dst)
+
+        def on_sent(plan: DatasetPlan, versions: Sequence[Version]) -> None:
+            bookmarker(plan, versions)
+            keeper.note(plan, versions)
+
+        job.on_sent = on_sent
         pair_report = job.run(src_inventory)
+        keeper.apply(*job.inventories)
         report.bookmarks = bookmarker.created
         src_inventory, dst_inventory = job.inventories
         if not pair_report.ok:
@@ -129,7 +146,7 @@ def _delete(
     if dst_inventory is None:
         log.info("%s does not exist: nothing to delete there", dst)
         return
-    if src is not None and src_inventory is None and (lifecycle.delete_snapshots or lifecycle.delete_datasets):
+    if src is not None and src_inventory is None:
         src_inventory = _must_list(runner, src, config)
     if lifecycle.delete_datasets:
         tops, dst_inventory = delete_orphans(
@@ -139,9 +156,13 @@ def _delete(
     if lifecycle.delete_snapshots:
         pruned = prune(runner, config, lifecycle, src, dst, src_inventory, dst_inventory)
         report.deleted, report.held, report.failed = pruned.count, len(pruned.held), pruned.failed
+        report.refused += pruned.refused
         dst_inventory = without_versions(dst_inventory, pruned.deleted)
         if pruned.failed:
             return
     if lifecycle.delete_empty:
-        tops, dst_inventory = delete_empty(runner, config, dst, dst_inventory, lifecycle.delete_empty)
+        source = (src.root, src_inventory or Inventory.empty()) if src is not None else None
+        tops, dst_inventory = delete_empty(
+            runner, config, dst, dst_inventory, lifecycle.delete_empty, source, lifecycle.delete_datasets
+        )
         report.deleted_datasets += tops

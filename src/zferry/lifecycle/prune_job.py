@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -19,8 +20,9 @@ from zferry import zfs
 from zferry.exec.runner import Runner
 from zferry.inventory import Side
 from zferry.lifecycle.config import LifecycleConfig
-from zferry.lifecycle.retention import destroy_arguments, snapshots_to_delete
+from zferry.lifecycle.retention import snapshots_to_delete
 from zferry.model import Inventory, Version
+from zferry.plan import guard
 from zferry.plan.replication import latest_common
 from zferry.replicate import ReplicationConfig
 from zferry.schedule import run_tree
@@ -35,6 +37,7 @@ class PruneResult:
     deleted: dict[str, list[Version]] = field(default_factory=dict)
     held: list[Version] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # datasets the destroy guard protected
 
     @property
     def count(self) -> int:
@@ -74,6 +77,36 @@ def prune_dataset_versions(
     return [v for v in candidates if v.userrefs == 0], held
 
 
+def prune_destruction(
+    dst_name: str,
+    doomed: Sequence[Version],
+    src_versions: Optional[tuple[Version, ...]],
+    source_has_dataset: bool,
+    lifecycle: LifecycleConfig,
+    common_guid: Optional[int],
+) -> guard.Destruction:
+    """The pruning of one dataset as data for the destroy guard. `src_versions` None: a `dummy` source.
+
+    A source counterpart that lists no snapshot or bookmark counts as missing: its listing
+    cannot vouch for anything (a renamed, recreated or compromised source).
+    """
+    bookmarks = lifecycle.delete_snapshots == "bookmarks"
+    source_guids = protected_guids(src_versions, bookmarks, lifecycle.crosscheck_other_kind) or set()
+    facts = guard.Facts(
+        asked=True,
+        selected=True,
+        source_lacks_dataset=src_versions is not None and not (source_has_dataset and src_versions),
+        orphans_allowed=src_versions is None or lifecycle.delete_datasets,
+        on_source=any(v.guid in source_guids for v in doomed),
+        latest_common=common_guid is not None and any(v.guid == common_guid for v in doomed),
+        held=any(v.userrefs > 0 for v in doomed),
+        data_allowed=True,
+    )
+    return guard.Destruction(
+        guard.Action.DESTROY_VERSIONS, dst_name, "--delete-dst-snapshots", facts, versions=tuple(doomed)
+    )
+
+
 def prune(
     runner: Runner,
     config: ReplicationConfig,
@@ -92,21 +125,33 @@ def prune(
 
     def one(dst_name: str) -> None:
         src_versions: Optional[tuple[Version, ...]] = None
+        has_dataset = False
         if src is not None:
             src_name = src.root + dst_name[len(dst.root) :]
             src_versions = src_inventory.versions.get(src_name, ()) if src_inventory is not None else ()
+            has_dataset = src_inventory is not None and src_name in src_inventory.datasets
         doomed, held = prune_dataset_versions(dst_name, dst_inventory, src_versions, config, lifecycle, now)
         for version in held:
             log.info("%s: not deleting %s: it is held (zfs holds %s)", dst_name, version.tag, version.full_name)
+        common = latest_common(src_versions, dst_inventory.snapshots(dst_name)) if src_versions else None
+        allowed = True
         if doomed:
-            kind = "bookmark" if doomed[0].is_bookmark else "snapshot"
-            log.warning("%s: deleting %d %s(s): %s", dst_name, len(doomed), kind, " ".join(v.tag for v in doomed))
-        for argument in destroy_arguments(doomed):
-            runner.run(dst.host, zfs.destroy(argument), changes=True, classify=zfs.classify_error)
+            destruction = prune_destruction(
+                dst_name, doomed, src_versions, has_dataset, lifecycle, common.guid if common else None
+            )
+            decision = guard.check(destruction)
+            allowed = decision.allowed
+            if allowed:
+                kind = "bookmark" if doomed[0].is_bookmark else "snapshot"
+                log.info("%s: deleting %d %s(s): %s", dst_name, len(doomed), kind, " ".join(v.tag for v in doomed))
+            for argv in decision.commands() if allowed else ():
+                runner.run(dst.host, argv, changes=True, classify=zfs.classify_error)
         with lock:
             result.held.extend(held)
-            if doomed:
+            if doomed and allowed:
                 result.deleted[dst_name] = doomed
+            elif doomed:
+                result.refused.append(dst_name)
 
     outcome = run_tree(selected, one, config.threads, "dataset")
     result.failed = {name: str(error) for name, error in outcome.failed.items()}

@@ -9,14 +9,14 @@ which the next incremental send starts from, is never deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence, Set
+from collections.abc import Sequence, Set
 from typing import Optional
 
 from zferry.model import Version
+from zferry.plan.guard import MAX_DESTROY_ARGUMENT, destroy_arguments
 from zferry.select.snapshots import SnapshotFilter
 
-MAX_DESTROY_ARGUMENT = 100_000
-"""Keep each `zfs destroy pool/ds@a,b,c` argument below this many characters."""
+__all__ = ["MAX_DESTROY_ARGUMENT", "destroy_arguments", "snapshots_to_delete"]
 
 
 def snapshots_to_delete(
@@ -47,30 +47,3 @@ def snapshots_to_delete(
     if not protected:
         return candidates
     return [v for v in candidates if v.guid not in protected]
-
-
-def destroy_arguments(versions: Iterable[Version], max_chars: int = MAX_DESTROY_ARGUMENT) -> list[str]:
-    """`zfs destroy` arguments for `versions`: `pool/ds@a,b,c` for snapshots of one dataset,
-    each under `max_chars` characters where names allow; one `pool/ds#b` per bookmark (zfs
-    destroys bookmarks one at a time). Order follows the input, grouped by dataset.
-    """
-    snapshots: dict[str, list[str]] = {}
-    bookmarks: list[str] = []
-    for version in versions:
-        if version.is_bookmark:
-            bookmarks.append(version.full_name)
-        else:
-            snapshots.setdefault(version.dataset, []).append(version.name)
-    arguments: list[str] = []
-    for dataset, names in snapshots.items():
-        current = ""
-        for name in names:
-            if current and len(current) + 1 + len(name) <= max_chars:
-                current += "," + name
-            else:
-                if current:
-                    arguments.append(current)
-                current = f"{dataset}@{name}"
-        if current:
-            arguments.append(current)
-    return arguments + bookmarks

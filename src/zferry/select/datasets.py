@@ -2,6 +2,8 @@
 
 Names are matched relative to the root of the pair: for root `tank/data`, the dataset
 `tank/data/project/temp` is matched as `project/temp`, and the root itself as `` (empty).
+Absolute `--include/--exclude-dataset` names are made relative once per pair (`relative_to`),
+so the source and the destination tree select the same datasets.
 An excluded dataset takes its whole subtree with it.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from zferry.errors import UsageError
@@ -47,6 +49,20 @@ class DatasetFilter:
             tuple(d.strip("/") for d in exclude_datasets),
         )
 
+    def relative_to(self, root: str) -> DatasetFilter:
+        """This filter with `--include/--exclude-dataset` names under `root` made relative to it, so
+        that the destination tree (another root) sees the same selection. Other names stay as given:
+        they are relative names already."""
+
+        def relative(name: str) -> str:
+            return "" if name == root else name[len(root) + 1 :] if name.startswith(root + "/") else name
+
+        return replace(
+            self,
+            include_datasets=tuple(relative(n) for n in self.include_datasets),
+            exclude_datasets=tuple(relative(n) for n in self.exclude_datasets),
+        )
+
     def select(
         self,
         root: str,
@@ -72,14 +88,14 @@ class DatasetFilter:
     def _included(self, name: str, relative: str) -> bool:
         if not self.names.include and not self.include_datasets:
             return True
-        if any(_within(n, name, relative) for n in self.include_datasets):
+        if any(_within(n, relative) for n in self.include_datasets):
             return True
         return any(p.matches(relative) for p in self.names.include)
 
     def _excluded(self, name: str, relative: str, props: Optional[dict[str, dict[str, str]]]) -> bool:
         if any(p.matches(relative) for p in self.names.exclude):
             return True
-        if any(_within(n, name, relative) for n in self.exclude_datasets):
+        if any(_within(n, relative) for n in self.exclude_datasets):
             return True
         if self.exclude_property and props is not None:
             value = props.get(name, {}).get(self.exclude_property, "-")
@@ -87,6 +103,10 @@ class DatasetFilter:
         return False
 
 
-def _within(given: str, name: str, relative: str) -> bool:
-    """Is the dataset (absolute `name`, or `relative` to the root) `given` or below it?"""
-    return any(x == given or x.startswith(given + "/") for x in (name, relative) if x)
+def _within(given: str, relative: str) -> bool:
+    """Is the dataset `relative` to the root `given` or below it? `given` '' is the root itself.
+
+    Only relative names are compared (`DatasetFilter.relative_to` makes absolute ones relative):
+    an absolute match would differ between the source and the destination tree.
+    """
+    return given == "" or relative == given or relative.startswith(given + "/")
