@@ -3,6 +3,7 @@
 
 Usage: monitor.py RUN_DIR 'info status'
 """
+
 import socket
 import sys
 

@@ -4,6 +4,12 @@
   this checkout copied in; stopped at the end unless ZFERRY_KEEP_VM=1 or it was already up.
 - `pools`: two file-backed pools in the VM, `src` and `dst`, standing for two hosts.
 - `roots`: a fresh pair of dataset roots per test, `src/<name>` and `dst/<name>`.
+
+Which VM: ZFERRY_VM_ZFS=2.1 selects the OpenZFS 2.1 one (default 2.3; see testbed/vm). Tests of
+features newer than some OpenZFS say so with `@pytest.mark.needs_zfs(2, 2, reason="...")` (or call
+`vm.require_zfs(...)`); files in EVERY_ZFS_FILES, and any with `pytestmark = pytest.mark.every_zfs`,
+run on every supported OpenZFS (`pytest -m every_zfs`). ZFERRY_COVERAGE=1 measures the zferry runs
+inside the VM too (testbed/guest_coverage.py); their data files land in this checkout at the end.
 """
 
 from __future__ import annotations
@@ -12,12 +18,29 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.integration.vm import VM_SCRIPT, Vm, unique_name
+from tests.integration.vm import GUEST_CHECKOUT, PROJECT, VM_SCRIPT, Vm, unique_name
 
 POOL_SIZE = "2G"
+EVERY_ZFS_FILES = ("test_replication.py", "test_remote.py", "test_lifecycle.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in EVERY_ZFS_FILES:
+            item.add_marker(pytest.mark.every_zfs)
+
+
+@pytest.fixture(autouse=True)
+def _needs_zfs(request: pytest.FixtureRequest) -> None:
+    """Skip a test marked `needs_zfs(major, minor, reason=...)` on an older OpenZFS."""
+    marker = request.node.get_closest_marker("needs_zfs")
+    if marker is not None:
+        vm: Vm = request.getfixturevalue("vm")
+        vm.require_zfs(*marker.args, reason=marker.kwargs.get("reason", ""))
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +48,48 @@ def vm() -> Iterator[Vm]:
     env = dict(os.environ)
     already_up = subprocess.run([str(VM_SCRIPT), "status"], env=env, capture_output=True).returncode == 0
     subprocess.run([str(VM_SCRIPT), "up"], env=env, check=True)
+    coverage = os.environ.get("ZFERRY_COVERAGE") == "1"
+    if coverage:
+        _install_guest_coverage(env)
     yield Vm(env)
+    if coverage:
+        _collect_guest_coverage(env)
     if not already_up and os.environ.get("ZFERRY_KEEP_VM") != "1":
         subprocess.run([str(VM_SCRIPT), "stop"], env=env, check=False)
+
+
+def _pipe(producer: list[str], consumer: list[str], env: dict[str, str]) -> None:
+    """`producer | consumer`, both checked."""
+    with subprocess.Popen(producer, stdout=subprocess.PIPE, env=env) as first:
+        second = subprocess.run(consumer, stdin=first.stdout, env=env, check=False)
+    if first.returncode != 0 or second.returncode != 0:
+        raise AssertionError(f"{producer} | {consumer} failed ({first.returncode}, {second.returncode})")
+
+
+def _install_guest_coverage(env: dict[str, str]) -> None:
+    """This venv's coverage.py and the starter (as src/sitecustomize.py) into the guest checkout."""
+    import coverage
+
+    lib = Path(coverage.__file__).parent
+    starter = PROJECT / "testbed" / "guest_coverage.py"
+    target = f"{GUEST_CHECKOUT}/.coverage-lib"
+    _pipe(
+        ["tar", "-C", str(lib.parent), "--exclude=__pycache__", "-cf", "-", lib.name],
+        [str(VM_SCRIPT), "ssh", f"mkdir -p {target} && tar -xf - -C {target}"],
+        env,
+    )
+    script = f"install -d -m 1777 {GUEST_CHECKOUT}/.coverage-data && cat > {GUEST_CHECKOUT}/src/sitecustomize.py"
+    subprocess.run([str(VM_SCRIPT), "ssh", script], input=starter.read_bytes(), env=env, check=True)
+
+
+def _collect_guest_coverage(env: dict[str, str]) -> None:
+    """The guest's coverage data files into this checkout (for `coverage combine`)."""
+    data = f"{GUEST_CHECKOUT}/.coverage-data"
+    _pipe(
+        [str(VM_SCRIPT), "ssh", f"cd {data} && ls -A | grep '^.coverage[.]' | tar -cf - -T - && rm -f .coverage.*"],
+        ["tar", "-xf", "-", "--no-same-owner", "-C", str(PROJECT)],
+        env,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +117,7 @@ def roots(vm: Vm, pools: tuple[str, str], request: pytest.FixtureRequest) -> tup
 def ssh_config(vm: Vm, tmp_path_factory: pytest.TempPathFactory) -> str:
     """An ssh config on this machine naming the VM twice, `zfvm-a` and `zfvm-b`, like two real hosts."""
     key = subprocess.run([str(VM_SCRIPT), "key"], capture_output=True, text=True, check=True).stdout.strip()
-    port = os.environ.get("ZFERRY_VM_PORT", "10022")
+    port = subprocess.run([str(VM_SCRIPT), "port"], capture_output=True, text=True, check=True).stdout.strip()
     path = tmp_path_factory.mktemp("ssh") / "config"
     path.write_text(
         "Host zfvm-a zfvm-b\n"

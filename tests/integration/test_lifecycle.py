@@ -11,6 +11,8 @@ import json
 import re
 import time
 
+import pytest
+
 from tests.integration.vm import Vm
 from tests.integration.zferry_holds import release_zferry_holds
 
@@ -342,6 +344,7 @@ def test_default_bookmarks_only_for_full_latest_and_hourly_or_longer(vm: Vm, roo
 # -- cache ------------------------------------------------------------------------------------
 
 
+@pytest.mark.needs_zfs(2, 2, reason="snapshots_changed (on older OpenZFS see test_old_openzfs.py)")
 def test_cache_skips_snapshot_listing_when_nothing_changed(vm: Vm, roots: tuple[str, str]) -> None:
     """FR-PERF-005: with --cache-snapshots and nothing due, one `zfs list -o snapshots_changed` and no
     `zfs list -t snapshot`; a snapshot destroyed or created out of band invalidates the entry."""

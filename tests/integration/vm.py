@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
 VM_SCRIPT = PROJECT / "testbed" / "vm"
@@ -35,6 +38,13 @@ class Vm:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
+        self.zfs_version = parse_zfs_version(self.sh("zfs version"))
+
+    def require_zfs(self, major: int, minor: int, reason: str) -> None:
+        """Skip the calling test when the VM's OpenZFS is older than `major.minor`."""
+        if self.zfs_version < (major, minor):
+            version = ".".join(map(str, self.zfs_version))
+            pytest.skip(f"needs OpenZFS >= {major}.{minor} (the VM has {version}): {reason}")
 
     def _ssh(self, remote: str, stdin: str = "", timeout: float = 600) -> Result:
         proc = subprocess.run(
@@ -76,6 +86,15 @@ class Vm:
 
     def exists(self, dataset: str) -> bool:
         return self._ssh(f"zfs list -H -o name {shlex.quote(dataset)} >/dev/null 2>&1").returncode == 0
+
+
+def parse_zfs_version(text: str) -> tuple[int, int, int]:
+    """`zfs version`'s first line (`zfs-2.1.11-1`) as (2, 1, 11)."""
+    match = re.search(r"zfs-(\d+)\.(\d+)\.(\d+)", text)
+    if match is None:
+        raise AssertionError(f"cannot read the OpenZFS version from: {text!r}")
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
 
 
 def unique_name(prefix: str) -> str:
