@@ -1,6 +1,6 @@
 """Turn endpoints into `Side`s: which host, reached how, with which privileges and helpers.
 
-Each distinct host is probed once (one ssh round trip, which also opens its ControlMaster):
+Each distinct host gets its ControlMaster connection and is probed once (one more round trip):
 are we root there, and which of zstd, mbuffer, pv it has. When we are not root and elevation
 is allowed, zfs commands on that host get `sudo -n`.
 """
@@ -47,6 +47,8 @@ class Connector:
                 name,
                 user,
             )
+            self.runner.check_cancelled()
+            self.connections.connect(plain)
             caps = probe(self.runner, plain)
             host = (
                 self.connections.host(

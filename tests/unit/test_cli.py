@@ -9,7 +9,6 @@ import pytest
 from zferry import validate
 from zferry.cli.main import expand_argument_files, main, parse_pairs, program_options
 from zferry.errors import UsageError
-from zferry.lock import JobLock
 
 
 @pytest.mark.parametrize(
@@ -81,19 +80,6 @@ def test_program_options_split_and_refuse_shell_words() -> None:
     assert program_options("--raw -o compression=zstd", "x") == ("--raw", "-o", "compression=zstd")
     with pytest.raises(UsageError):
         program_options("-o x=$(id)", "x")
-
-
-def test_second_identical_run_exits_cleanly_while_locked(
-    tmp_path: Path, no_zfs: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    argv = ["--lock-dir", str(tmp_path / "locks"), "tank/a", "backup/a"]
-    with JobLock(argv, str(tmp_path / "locks")):
-        assert main(argv) == 0
-    assert "in progress" in capsys.readouterr().err
-    assert not no_zfs.exists()
-    # once released, the lock is free again (the run then fails on our fake zfs, as it should)
-    assert main(argv) == 1
-    assert no_zfs.exists()
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
