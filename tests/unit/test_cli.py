@@ -88,3 +88,14 @@ def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "--force-rollback-to-latest-common-snapshot" in out
+
+
+def test_exit_status_2_for_bad_usage_and_1_for_an_error(no_zfs: Path, tmp_path: Path) -> None:
+    """The exit codes of DESIGN: 0 ok, 1 error, 2 usage, 75 locked (test_lock), 130/143 signals (test_runner)."""
+    from zferry.errors import EXIT_ERROR, EXIT_LOCKED, EXIT_USAGE
+
+    assert (EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED) == (1, 2, 75)
+    assert main(["--lock-dir", str(tmp_path / "l"), "tank/a;id", "backup/a"]) == 2
+    assert main(["--lock-dir", str(tmp_path / "l"), "--stall-timeout", "-1", "tank/a", "backup/a"]) == 2
+    assert not no_zfs.exists()
+    assert main(["--lock-dir", str(tmp_path / "l"), "tank/a", "backup/a"]) == 1  # our fake zfs fails

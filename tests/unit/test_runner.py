@@ -221,3 +221,23 @@ def test_remote_commands_are_wrapped_in_sh_c(tmp_path: Path) -> None:
     fake_ssh.chmod(0o755)
     local_sh = Host("h", "root", ssh_program=str(fake_ssh))
     assert Runner().run(local_sh, ["printf", "%s|", "it's", "$HOME", "a b"]) == "it's|$HOME|a b|"
+
+
+def test_a_silent_ssh_255_does_not_hide_the_receives_reason(tmp_path: Path) -> None:
+    """The stage after a receive that failed for its own reason: ZFS's words and what to do are shown."""
+    from zferry import zfs
+
+    fake_ssh = tmp_path / "ssh"
+    fake_ssh.write_text("#!/bin/sh\ncat >/dev/null; exit 255\n")  # like an ssh whose reader went away
+    fake_ssh.chmod(0o755)
+    remote = Host("src", ssh_program=str(fake_ssh))
+    receive = "echo 'cannot receive new filesystem stream: destination dst/a contains partially-complete state' >&2"
+    with pytest.raises(CommandError) as info:
+        Runner().pipeline(
+            [Stage(remote, ("zfs", "send", "src/a@s1")), Stage(LOCAL, ("sh", "-c", f"{receive}; exit 1"))],
+            classify=zfs.classify_error,
+        )
+    message = str(info.value)
+    assert message.startswith("sh -c failed: cannot receive") and "partially-complete state" in message
+    assert "zfs receive -A" in message and "-> exit 255" in message
+    assert is_transient(info.value)  # a receive of a run that just died: wait for it and resume

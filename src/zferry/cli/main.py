@@ -25,7 +25,7 @@ from zferry.endpoints import Connector
 from zferry.errors import EXIT_ERROR, EXIT_OK, LockedError, UsageError, ZferryError
 from zferry.exec.runner import Runner, SignalStop
 from zferry.exec.ssh import SshConnections, SshSettings
-from zferry.lifecycle.config import DUMMY
+from zferry.lifecycle.config import DUMMY, LifecycleConfig
 from zferry.lifecycle.pair_job import run_pair
 from zferry.lock import DestinationLocks
 from zferry.model import Endpoint
@@ -194,37 +194,53 @@ def run(argv: Sequence[str]) -> int:
     )
     lock_wait = check_seconds(args.lock_wait, "--lock-wait") or 0.0
     targets = [] if config.dryrun else lock_targets(pairs, ssh)  # only runs that write take a lock
-    status = EXIT_OK
     signals = SignalStop(runner)
     connections = SshConnections(ssh, runner.env, runner.cancel)
     try:
         with DestinationLocks(targets, args.lock_dir, lock_wait, runner.cancel):
             connector = Connector(runner, connections, not args.no_privilege_elevation, sudo)
-            for src, dst in pairs:
-                src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
-                dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)
-                report, done = run_pair(
-                    runner,
-                    config,
-                    lifecycle,
-                    src_side,
-                    dst_side,
-                    lambda s, d: PairReplication(runner, config, s, d, connector.local()),
-                )
-                runner.check_cancelled()
-                if report is not None:
-                    log.info("%s", summarize(report))
-                if done.summary():
-                    log.info("%s -> %s: %s", src, dst, done.summary())
-                if (report is not None and not report.ok) or done.failed:
-                    status = EXIT_ERROR
-                    if config.skip_on_error == "fail":
-                        break
-        runner.check_cancelled()
+            status = run_pairs(runner, connector, pairs, config, lifecycle, ssh)
+    except LockedError:
+        runner.check_cancelled()  # a signal ended the --lock-wait
+        raise
     finally:
         runner.terminate_all()
         connections.close()
         signals.close()
+    return status
+
+
+def run_pairs(
+    runner: Runner,
+    connector: Connector,
+    pairs: Sequence[tuple[Endpoint, Endpoint]],
+    config: ReplicationConfig,
+    lifecycle: LifecycleConfig,
+    ssh: SshSettings,
+) -> int:
+    """Every pair in turn; the exit status. Raises Interrupted once a signal stopped the run."""
+    status = EXIT_OK
+    for src, dst in pairs:
+        src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
+        dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)
+        report, done = run_pair(
+            runner,
+            config,
+            lifecycle,
+            src_side,
+            dst_side,
+            lambda s, d: PairReplication(runner, config, s, d, connector.local()),
+        )
+        runner.check_cancelled()
+        if report is not None:
+            log.info("%s", summarize(report))
+        if done.summary():
+            log.info("%s -> %s: %s", src, dst, done.summary())
+        if (report is not None and not report.ok) or done.failed:
+            status = EXIT_ERROR
+            if config.skip_on_error == "fail":
+                break
+    runner.check_cancelled()
     return status
 
 

@@ -32,7 +32,7 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=90,
         metavar="S",
-        help="keep an idle master connection this long (default: 90)",
+        help="ignored: master connections are zferry's children and live as long as the run",
     )
     for side in ("src", "dst"):
         group.add_argument(f"--ssh-{side}-user", metavar="USER")
