@@ -96,8 +96,11 @@ from zferry.exec.runner import Runner, SignalStop, Stage
 runner = Runner()
 signals = SignalStop(runner)
 def busy():
-    while True:
-        runner.pipeline([Stage(LOCAL, ("sh", "-c", "sleep 0.01; echo x")), Stage(LOCAL, ("cat",))])
+    try:
+        while True:
+            runner.pipeline([Stage(LOCAL, ("sh", "-c", "sleep 0.01; echo x")), Stage(LOCAL, ("cat",))])
+    except ZferryError:
+        pass
 try:
     for _ in range(3):  # like the scheduler: workers start processes while the main thread does too
         threading.Thread(target=busy, daemon=True).start()

@@ -97,10 +97,10 @@ def terminate_groups(procs: Sequence[subprocess.Popen[bytes]], grace: float = KI
     for proc in procs:
         kill_group(proc)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(p.returncode is None for p in procs):
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
         time.sleep(0.02)
     for proc in procs:
-        if proc.returncode is None:
+        if proc.poll() is None:
             kill_group(proc, signal.SIGKILL)
 
 
