@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,9 +42,29 @@ class HostRun:
             start_new_session=True,
         )
 
+        self.lines: list[str] = []
+
+    def wait_for(self, *texts: str) -> bool:
+        """Read zferry's log until a line contains one of `texts` (it logs "send ..." just before a
+        transfer); False if it ended first."""
+        assert self.proc.stdout is not None
+        for line in iter(self.proc.stdout.readline, ""):
+            self.lines.append(line)
+            if any(text in line for text in texts):
+                return True
+        return False
+
     def finish(self, timeout: float = 600) -> tuple[int, str]:
         out, _ = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out
+        return self.proc.returncode, "".join(self.lines) + out
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short folder in /tmp (ssh control socket paths must stay under ~100 characters)."""
+    path = Path(tempfile.mkdtemp(prefix="zfc", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def local_leftovers(tmp: Path) -> list[str]:
@@ -68,24 +91,22 @@ def wait_until_clean(vm: Vm, tmp: Path, src: str, dst: str, seconds: float = 15)
         time.sleep(0.5)
 
 
-def wait_for_receive(vm: Vm, dst: str, seconds: float = 60) -> None:
-    vm.sh(
-        f"for i in $(seq {seconds * 10:.0f}); do pgrep -f 'zfs receive.* {dst}$' >/dev/null && exit 0; sleep 0.1; done;"
-        " echo no receive started >&2; exit 1"
-    )
+def receiving(vm: Vm, dst: str) -> bool:
+    return bool(vm.sh(f"pgrep -f 'zfs receive.* {dst}$' || true").strip())
 
 
 @pytest.mark.parametrize("whole_group", [False, True], ids=["process", "group"])
 def test_kill_9_mid_pull_push_leaves_nothing_running_and_the_next_run_resumes(
-    vm: Vm, roots: tuple[str, str], ssh_config: str, tmp_path: Path, whole_group: bool
+    vm: Vm, roots: tuple[str, str], ssh_config: str, short_tmp: Path, whole_group: bool
 ) -> None:
     """SIGKILL of zferry (or its process group) mid-transfer: its ssh masters die with it (they are
     its children, with PR_SET_PDEATHSIG), so the remote send and receive end too; the rerun resumes."""
     src, dst = roots
-    make(vm, src, [], ["s1"], mib=96)
-    run = HostRun(tmp_path / "killed", ssh_config, src, dst, "--compression-program", "-")
-    wait_for_receive(vm, dst)
-    time.sleep(1)
+    make(vm, src, [], ["s1"], mib=128)
+    run = HostRun(short_tmp / "k", ssh_config, src, dst, "--compression-program", "-")
+    assert run.wait_for(f"send full {src}@s1"), "".join(run.lines)
+    time.sleep(2)
+    assert receiving(vm, dst), "the transfer was over too soon for this test"
     if whole_group:
         os.killpg(run.proc.pid, signal.SIGKILL)
     else:
@@ -93,13 +114,13 @@ def test_kill_9_mid_pull_push_leaves_nothing_running_and_the_next_run_resumes(
     run.proc.wait()
     left = wait_until_clean(vm, run.tmp, src, dst)
     assert not left, f"left running after kill -9: {left}"
-    status, out = HostRun(tmp_path / "rerun", ssh_config, src, dst).finish()
+    status, out = HostRun(short_tmp / "rr", ssh_config, src, dst).finish()
     assert status == 0, out
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
 
 
 def test_twenty_interrupted_pull_push_runs_end_within_seconds_with_130_or_143(
-    vm: Vm, roots: tuple[str, str], ssh_config: str, tmp_path: Path
+    vm: Vm, roots: tuple[str, str], ssh_config: str, short_tmp: Path
 ) -> None:
     """SIGINT/SIGTERM at random moments of real runs: each ends promptly with 128+signal, kills
     every descendant here and in the VM; afterwards a plain run completes (exit 0)."""
@@ -109,8 +130,12 @@ def test_twenty_interrupted_pull_push_runs_end_within_seconds_with_130_or_143(
     seconds: list[float] = []
     for index in range(20):
         signum = (signal.SIGINT, signal.SIGTERM)[index % 2]
-        run = HostRun(tmp_path / f"run{index}", ssh_config, src, dst, "--compression-program", "-")
-        time.sleep(rand.uniform(0.0, 3.0))
+        run = HostRun(short_tmp / f"r{index}", ssh_config, src, dst, "--compression-program", "-")
+        if index % 4 < 2:  # at any moment: connecting, probing, listing, sending
+            time.sleep(rand.uniform(0.0, 10.0))
+        else:  # while a stream flows
+            run.wait_for(": send ", ": resuming an interrupted transfer")
+            time.sleep(rand.uniform(0.0, 2.0))
         sent = time.monotonic()
         run.proc.send_signal(signum)
         try:
@@ -124,7 +149,7 @@ def test_twenty_interrupted_pull_push_runs_end_within_seconds_with_130_or_143(
         assert not left, f"run {index}: left running: {left}"
         vm.sh(f"zfs snapshot {src}@i{index}")  # something new to send next time
     print(f"seconds from signal to exit: max {max(seconds):.2f}, mean {sum(seconds) / len(seconds):.2f}")
-    status, out = HostRun(tmp_path / "final", ssh_config, src, dst).finish()
+    status, out = HostRun(short_tmp / "f", ssh_config, src, dst).finish()
     assert status == 0, out
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
 
