@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from zferry.errors import CommandError
 from zferry.exec.host import LOCAL, Host
 from zferry.exec.probe import Capabilities, probe
 from zferry.exec.runner import Runner
@@ -47,8 +48,11 @@ class Connector:
                 name,
                 user,
             )
-            self.runner.check_cancelled()
-            self.connections.connect(plain)
+            try:
+                self.connections.connect(plain)
+            except CommandError:
+                self.runner.check_cancelled()  # a signal cut the connecting short
+                raise
             caps = probe(self.runner, plain)
             host = (
                 self.connections.host(
