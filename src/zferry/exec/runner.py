@@ -168,20 +168,36 @@ class Runner:
             stdout=subprocess.PIPE,
         )
         try:
-            out, err = proc.communicate(stdin_data, timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            terminate_groups([proc])
-            proc.communicate()
-            self.check_cancelled()
-            raise CommandError(f"timed out after {self.timeout} s: {shown}", list(argv)) from None
+            out, err = self._communicate(proc, stdin_data)
         finally:
             self._forget(proc)
         self.check_cancelled()
+        if out is None:
+            raise CommandError(f"timed out after {self.timeout} s: {shown}", list(argv))
         if proc.returncode != 0:
             error = classify(list(argv), proc.returncode, err.decode(errors="replace"))
             error.transport_failure = proc.returncode == 255 and not host.is_local
             raise error
         return out.decode(errors="replace")
+
+    def _communicate(self, proc: subprocess.Popen[bytes], stdin_data: Optional[bytes]) -> tuple[Optional[bytes], bytes]:
+        """Output and error output; (None, b"") once killed for the timeout or a stop.
+
+        A killed ssh client's pipes may stay open a while (its master holds them until the remote
+        command ends), so after a kill we do not wait for their end.
+        """
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        data = stdin_data
+        while True:
+            try:
+                out, err = proc.communicate(data, timeout=0.25)
+                return out, err
+            except subprocess.TimeoutExpired:
+                data = None  # given once; communicate() keeps feeding it
+            if self.cancel.is_set() or (deadline is not None and time.monotonic() > deadline):
+                terminate_groups([proc])
+                proc.wait()
+                return None, b""
 
     # -- pipelines ----------------------------------------------------------------------------
 
@@ -232,8 +248,8 @@ class Runner:
                 reader.start()
                 readers.append(reader)
             stalled = self._wait_all(procs, watch if any(meters) else None)
-            for reader in readers:
-                reader.join(timeout=10)
+            for reader in readers:  # after a kill, not long: an ssh master may hold the pipes a while
+                reader.join(timeout=0.5 if stalled or self.cancel.is_set() else 10)
         finally:
             if any(proc.poll() is None for proc in procs):
                 terminate_groups(procs)

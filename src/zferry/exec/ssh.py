@@ -264,7 +264,7 @@ class SshConnections:
         with self._lock:
             masters = list(self._procs.values())
             self._procs.clear()
-        terminate_groups(masters, grace=3.0)
+        terminate_groups(masters)
         for proc in masters:
             proc.wait()
         if self._spawner is not None:
