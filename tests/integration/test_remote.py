@@ -112,7 +112,8 @@ def test_resume_after_killing_the_pipeline(vm_hosts: Vm, roots: tuple[str, str])
     vm.sh(f"""
         cd {GUEST_CHECKOUT}
         (PYTHONPATH=src setsid python3 -m zferry --bwlimit 3m {src} hostb:{dst} >/tmp/resume.log 2>&1 &)
-        sleep 5
+        for i in $(seq 300); do pgrep -f "zfs receive -u -s {dst}" >/dev/null && break; sleep 0.1; done
+        sleep 3
         pkill -9 -f 'python3 -m zferry' || true; pkill -9 -f 'zfs send' || true; pkill -9 -f 'pv -' || true
         for i in $(seq 50); do pgrep -f 'zfs receive' >/dev/null || break; sleep 0.2; done
     """)

@@ -244,3 +244,14 @@ def test_a_silent_ssh_255_does_not_hide_the_receives_reason(tmp_path: Path) -> N
     assert message.startswith("sh -c failed: cannot receive") and "partially-complete state" in message
     assert "zfs receive -A" in message and "-> exit 255" in message
     assert is_transient(info.value)  # a receive of a run that just died: wait for it and resume
+
+
+def test_a_silent_ssh_255_alone_is_a_lost_connection(tmp_path: Path) -> None:
+    """A connection that dropped without a word: the other stages died of it; retried as transient."""
+    fake_ssh = tmp_path / "ssh"
+    fake_ssh.write_text("#!/bin/sh\nhead -c 10 >/dev/null; exit 255\n")
+    fake_ssh.chmod(0o755)
+    remote = Host("dst", ssh_program=str(fake_ssh))
+    with pytest.raises(CommandError) as info:
+        Runner().pipeline([Stage(LOCAL, ("yes",)), Stage(remote, ("zfs", "receive", "dst/a"))])
+    assert "exit status 255" in str(info.value) and info.value.transport_failure

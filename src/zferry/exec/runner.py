@@ -437,7 +437,8 @@ def _pipeline_error(failed: list[StageResult], results: list[StageResult], class
         return helper or signalled or (remote_255(r) and not r.stderr.strip())
 
     lost = [r for r in failed if remote_255(r) and r.stderr.strip()]
-    primary = (lost or [r for r in failed if not collateral(r)] or failed)[0]
+    silent_lost = [r for r in failed if remote_255(r)]  # no other stage failed for a reason of its own
+    primary = (lost or [r for r in failed if not collateral(r)] or silent_lost or failed)[0]
     error = classify(primary.argv, primary.returncode, primary.stderr)
     error.transport_failure = remote_255(primary)
     details = "; ".join(f"[{r.label}] {shlex.join(r.argv)} -> exit {r.returncode}" for r in results)
