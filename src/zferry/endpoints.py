@@ -1,8 +1,8 @@
 """Turn endpoints into `Side`s: which host, reached how, with which privileges and helpers.
 
-Each distinct host is probed once (one ssh round trip, which also opens its ControlMaster):
-are we root there, and which of the configured helpers (zstd, mbuffer, pv) it has. When we are not root and elevation
-is allowed, zfs commands on that host get `sudo -n`.
+Each distinct host gets its ControlMaster connection and is probed once (one more round trip):
+are we root there, and which of the configured helpers (zstd, mbuffer, pv) it has. When we are
+not root and elevation is allowed, zfs commands on that host get `sudo -n`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Optional
 
+from zferry.errors import CommandError
 from zferry.exec.host import LOCAL, Host
 from zferry.exec.probe import HELPERS, Capabilities, probe
 from zferry.exec.runner import Runner
@@ -54,6 +55,11 @@ class Connector:
                 name,
                 user,
             )
+            try:
+                self.connections.connect(plain)
+            except CommandError:
+                self.runner.check_cancelled()  # a signal cut the connecting short
+                raise
             caps = probe(self.runner, plain, self.programs)
             host = (
                 self.connections.host(

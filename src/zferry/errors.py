@@ -5,8 +5,8 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_LOCKED = 0  # another run of the same job holds the lock: this run skips, cleanly
-EXIT_INTERRUPTED = 130
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another run writing to the same destination holds its lock
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM ends with 143
 
 
 class ZferryError(Exception):
@@ -22,7 +22,7 @@ class UsageError(ZferryError):
 
 
 class LockedError(ZferryError):
-    """Another run of the same job is in progress."""
+    """Another run writing to the same destination is in progress."""
 
     exit_code = EXIT_LOCKED
 
@@ -48,6 +48,8 @@ class ConflictError(ZferryError):
 
 
 class Interrupted(ZferryError):
-    """A signal asked us to stop; children were terminated."""
+    """A signal asked us to stop; children were terminated. Exits with 128 + the signal number."""
 
-    exit_code = EXIT_INTERRUPTED
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum

@@ -121,7 +121,9 @@ class PairReplication:
         )
         if not names:
             log.warning("%s: no dataset selected (check the dataset filters)", self.src)
-        result = run_tree(names, self._replicate_one, self.config.threads, self.config.skip_on_error)
+        result = run_tree(
+            names, self._replicate_one, self.config.threads, self.config.skip_on_error, cancel=self.runner.cancel
+        )
         self.report.failed = {name: str(err) for name, err in result.failed.items()}
         self.report.skipped = result.skipped
         self.report.seconds = time.monotonic() - started

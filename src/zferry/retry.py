@@ -21,7 +21,8 @@ T = TypeVar("T")
 _TRANSIENT = re.compile(
     r"connection (reset|timed out|closed|lost)|broken pipe|failed to read from stream|"
     r"timeout, server .* not responding|no route to host|network is unreachable|"
-    r"resource temporarily unavailable|kex_exchange_identification",
+    r"resource temporarily unavailable|kex_exchange_identification|"
+    r"partially-complete state|dataset is busy",  # a receive of a run that just died, still ending
     re.IGNORECASE,
 )
 

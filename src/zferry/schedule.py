@@ -12,6 +12,7 @@ nearest ancestor in the same run has finished; independent subtrees run side by 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -51,8 +52,12 @@ def run_tree(
     threads: int = 1,
     skip_on_error: str = "fail",
     make_executor: Callable[[int], ThreadPoolExecutor] = lambda n: ThreadPoolExecutor(n, "zferry"),
+    cancel: Optional[threading.Event] = None,
 ) -> ScheduleResult:
-    """Run `task(name)` for every name, parents first, in parallel. A task fails by raising."""
+    """Run `task(name)` for every name, parents first, in parallel. A task fails by raising.
+
+    Once `cancel` is set nothing new starts (as after a failure with "fail").
+    """
     if skip_on_error not in SKIP_POLICIES:
         raise ValueError(f"skip_on_error must be one of {SKIP_POLICIES}")
     parents = nearest_parents(names)
@@ -66,6 +71,7 @@ def run_tree(
     stop = False
     with make_executor(max(1, threads)) as pool:
         while ready or running:
+            stop = stop or (cancel is not None and cancel.is_set())
             while ready and not stop and len(running) < max(1, threads):
                 name = ready.pop()
                 running[pool.submit(task, name)] = name

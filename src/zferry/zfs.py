@@ -308,6 +308,11 @@ _HINTS = (
         "run as root, or grant the user rights with 'zfs allow' (send/receive/create/mount/...)",
     ),
     (
+        re.compile(r"partially-complete state|dataset is busy|destination .* is busy", re.IGNORECASE),
+        "a receive of an earlier run that was interrupted or is still ending holds it; zferry waits for it and "
+        "resumes it (rerun if this persists); to throw the partial receive away instead: zfs receive -A DATASET",
+    ),
+    (
         re.compile(r"out of space|no space left", re.IGNORECASE),
         "the destination pool is full; nothing was lost, free space and rerun (the transfer resumes)",
     ),

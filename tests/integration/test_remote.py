@@ -86,9 +86,12 @@ def test_one_ssh_handshake_per_host(vm_hosts: Vm, roots: tuple[str, str]) -> Non
         cat > /usr/local/bin/ssh-count <<'SH'
 #!/bin/bash
 # record whether a master connection already existed for this destination
-cp=""; prev=""; for a in "$@"; do case "$prev" in -o) case "$a" in ControlPath=*) cp=${a#ControlPath=};; esac;; esac; prev=$a; done
-case " $* " in *" -O exit "*) exec ssh "$@";; esac  # zferry closing the master at exit
-dest="${@: -2:1}"
+cp=""; dest=""; prev=""
+for a in "$@"; do
+  case "$prev" in -o) case "$a" in ControlPath=*) cp=${a#ControlPath=};; esac;; --) [ -z "$dest" ] && dest=$a;; esac
+  prev=$a
+done
+case " $* " in *" -M "*) echo new >> /tmp/ssh-count; exec ssh "$@";; esac  # zferry starting the master
 if ssh -o ControlPath="$cp" -O check "$dest" 2>/dev/null; then echo reuse >> /tmp/ssh-count; else echo new >> /tmp/ssh-count; fi
 exec ssh "$@"
 SH
@@ -213,7 +216,7 @@ def test_sigterm_stops_every_child_and_the_rerun_converges(vm_hosts: Vm, roots: 
         sockets=$(grep -o 'ControlPath=/tmp/zferry-ssh-[^/]*' /tmp/term.log | head -1 | cut -d= -f2)
         [ -n "$sockets" ] && [ ! -e "$sockets" ] && echo "sockets removed"
     """)
-    assert "exit=130" in out and "no children left" in out, out + vm.sh("cat /tmp/term.log")
+    assert "exit=143" in out and "no children left" in out, out + vm.sh("cat /tmp/term.log")
     assert "sockets removed" in out  # no control sockets left behind
     assert vm.snapshot_guids(dst) == {}  # the transfer really was cut short (2 MiB/s for 16 MiB)
     vm.zferry(src, f"hostb:{dst}")

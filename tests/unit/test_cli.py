@@ -9,7 +9,6 @@ import pytest
 from zferry import validate
 from zferry.cli.main import expand_argument_files, main, parse_pairs, program_options
 from zferry.errors import UsageError
-from zferry.lock import JobLock
 
 
 @pytest.mark.parametrize(
@@ -83,22 +82,20 @@ def test_program_options_split_and_refuse_shell_words() -> None:
         program_options("-o x=$(id)", "x")
 
 
-def test_second_identical_run_exits_cleanly_while_locked(
-    tmp_path: Path, no_zfs: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    argv = ["--lock-dir", str(tmp_path / "locks"), "tank/a", "backup/a"]
-    with JobLock(argv, str(tmp_path / "locks")):
-        assert main(argv) == 0
-    assert "in progress" in capsys.readouterr().err
-    assert not no_zfs.exists()
-    # once released, the lock is free again (the run then fails on our fake zfs, as it should)
-    assert main(argv) == 1
-    assert no_zfs.exists()
-
-
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "--force-rollback-to-latest-common-snapshot" in out
+
+
+def test_exit_status_2_for_bad_usage_and_1_for_an_error(no_zfs: Path, tmp_path: Path) -> None:
+    """The exit codes of DESIGN: 0 ok, 1 error, 2 usage, 75 locked (test_lock), 130/143 signals (test_runner)."""
+    from zferry.errors import EXIT_ERROR, EXIT_LOCKED, EXIT_USAGE
+
+    assert (EXIT_ERROR, EXIT_USAGE, EXIT_LOCKED) == (1, 2, 75)
+    assert main(["--lock-dir", str(tmp_path / "l"), "tank/a;id", "backup/a"]) == 2
+    assert main(["--lock-dir", str(tmp_path / "l"), "--stall-timeout", "-1", "tank/a", "backup/a"]) == 2
+    assert not no_zfs.exists()
+    assert main(["--lock-dir", str(tmp_path / "l"), "tank/a", "backup/a"]) == 1  # our fake zfs fails

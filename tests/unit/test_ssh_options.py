@@ -60,7 +60,11 @@ def test_hosts_share_one_control_socket_folder_that_close_removes() -> None:
     conns = SshConnections(SshSettings(control_persist_secs=30))
     host = conns.host(SshSide(port=2222, private_key="/k"), "backup.example.org", "zf")
     argv = host.ssh_argv()
-    assert f"ControlPath={conns.control_dir}/%C" in argv and "ControlPersist=30" in argv
+    assert f"ControlPath={conns.control_dir}/m0" in argv and "ControlMaster=no" in argv
+    assert "ServerAliveInterval=15" in argv and "ServerAliveCountMax=3" in argv  # keepalive on every ssh
+    assert not any("ControlPersist" in word for word in argv)  # masters are our own children
+    again = conns.host(SshSide(port=2222, private_key="/k"), "backup.example.org", "zf", ["sudo", "-n"])
+    assert again.ssh_argv() == argv  # one master per destination
     assert argv[-4:] == ["-l", "zf", "--", "backup.example.org"] and argv[-6:-4] == ["-p", "2222"]
     assert os.path.isdir(conns.control_dir)
     conns.close()

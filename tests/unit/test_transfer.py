@@ -34,7 +34,9 @@ def test_push_compresses_and_buffers_and_meters_uncompressed_bytes() -> None:
     stages = transfer_stages(SEND, RECV, LOCAL, B, ALL, ALL, ALL, opts, size_hint=1000)
     assert [w[1] for w in words(stages)] == ["zfs", "pv", "zstd", "mbuffer", "mbuffer", "zstd", "zfs"]
     assert tuple(stages[1].argv[-2:]) == ("-s", "1000")
-    remote = shlex.split(describe(stages).split(" | ssh ")[1])[-1]
+    sh_c = shlex.split(describe(stages).split(" | ssh ")[1])[-3:]
+    assert sh_c[:2] == ["sh", "-c"]
+    remote = shlex.split(sh_c[2])[0]
     assert remote.startswith("{ mbuffer -q -s 128k -m 128M || {")
     assert "| { zstd -dc || {" in remote and remote.endswith(
         '{ zfs receive -u -s backup/a || { echo "zferry-stage-failed $? 2" >&2; exit 1; }; }'
@@ -81,15 +83,15 @@ def test_remote_stage_failure_is_attributed_to_the_stage() -> None:
 def test_remote_words_are_quoted() -> None:
     nasty = ["zfs", "send", "tank/with space@s 1"]
     cmd = A.command(nasty)
-    assert cmd[-1] == "zfs send 'tank/with space@s 1'"
-    assert shlex.split(cmd[-1]) == nasty
+    assert cmd[-3:-1] == ["sh", "-c"] and shlex.split(cmd[-1]) == ["zfs send 'tank/with space@s 1'"]
+    assert shlex.split(shlex.split(cmd[-1])[0]) == nasty
     assert cmd[:3] == ["ssh", "-l", "root"]
 
 
 def test_sudo_prefix_only_on_zfs() -> None:
     host = Host("h", zfs_prefix=("sudo", "-n"))
-    assert host.command(["zfs", "list"])[-1] == "sudo -n zfs list"
-    assert host.command(["zstd", "-dc"])[-1] == "zstd -dc"
+    assert host.command(["zfs", "list"])[-3:] == ["sh", "-c", "'sudo -n zfs list'"]
+    assert host.command(["zstd", "-dc"])[-1] == "'zstd -dc'"
 
 
 def test_probe_roundtrip() -> None:

@@ -7,10 +7,8 @@ import dataclasses
 import logging
 import re
 import shlex
-import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 from typing import Optional
 
 from zferry import validate
@@ -24,12 +22,12 @@ from zferry.cli.ssh_options import (
     program_name,
 )
 from zferry.endpoints import Connector
-from zferry.errors import EXIT_ERROR, EXIT_OK, Interrupted, LockedError, UsageError, ZferryError
-from zferry.exec.runner import Runner
-from zferry.exec.ssh import SshConnections
-from zferry.lifecycle.config import DUMMY
+from zferry.errors import EXIT_ERROR, EXIT_OK, LockedError, UsageError, ZferryError
+from zferry.exec.runner import Runner, SignalStop
+from zferry.exec.ssh import SshConnections, SshSettings
+from zferry.lifecycle.config import DUMMY, LifecycleConfig
 from zferry.lifecycle.pair_job import run_pair
-from zferry.lock import JobLock
+from zferry.lock import DestinationLocks
 from zferry.model import Endpoint
 from zferry.plan.replication import ConflictPolicy
 from zferry.replicate import VERBOSE, PairReplication, PairReport, ReplicationConfig
@@ -191,14 +189,22 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     log.propagate = False
 
 
-def _stop_on_signals(runner: Runner) -> dict[int, object]:
-    """On SIGTERM/SIGINT, terminate every child at once, then unwind with Interrupted."""
+def lock_targets(pairs: Sequence[tuple[Endpoint, Endpoint]], ssh: SshSettings) -> list[tuple[Optional[str], str]]:
+    """What each pair writes to, for the lock: the destination host and root (the source when DST is dummy)."""
+    targets: list[tuple[Optional[str], str]] = []
+    for src, dst in pairs:
+        if dst.dataset == DUMMY:
+            targets.append((ssh.src.host or src.host, src.dataset))
+        else:
+            targets.append((ssh.dst.host or dst.host, dst.dataset))
+    return targets
 
-    def handler(signum: int, frame: Optional[FrameType]) -> None:
-        runner.terminate_all()
-        raise Interrupted(f"stopped by {signal.Signals(signum).name}; running commands were terminated")
 
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+def check_seconds(value: Optional[float], option: str) -> Optional[float]:
+    """A non-negative number of seconds; 0 or None mean "no limit"."""
+    if value is not None and not value >= 0:
+        raise UsageError(f"{option} must be a number of seconds, at least 0 (0: no limit)")
+    return value or None
 
 
 def summarize(report: PairReport) -> str:
@@ -229,37 +235,63 @@ def run(argv: Sequence[str]) -> int:
     sudo = program_name(args.sudo_program, "--sudo-program") or "sudo"
     if config.dryrun:
         log.info("dry run: nothing will be changed")
-    runner = Runner(dry_run=config.dryrun is not None, env=child_environment(args), timeout=args.timeout)
-    status = EXIT_OK
-    previous = _stop_on_signals(runner)
-    connections = SshConnections(ssh)
+    runner = Runner(
+        dry_run=config.dryrun is not None,
+        env=child_environment(args),
+        timeout=check_seconds(args.timeout, "--timeout"),
+        stall_timeout=check_seconds(args.stall_timeout, "--stall-timeout"),
+    )
+    lock_wait = check_seconds(args.lock_wait, "--lock-wait") or 0.0
+    targets = [] if config.dryrun else lock_targets(pairs, ssh)  # only runs that write take a lock
+    signals = SignalStop(runner)
+    connections = SshConnections(ssh, runner.env, runner.cancel)
     try:
-        with JobLock([str(w) for w in argv], args.lock_dir):
-            connector = Connector(runner, connections, not args.no_privilege_elevation, sudo, config.stream.programs())
-            for src, dst in pairs:
-                src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
-                dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)
-                report, done = run_pair(
-                    runner,
-                    config,
-                    lifecycle,
-                    src_side,
-                    dst_side,
-                    lambda s, d: PairReplication(runner, config, s, d, connector.local()),
-                )
-                if report is not None:
-                    log.info("%s", summarize(report))
-                if done.summary():
-                    log.info("%s -> %s: %s", src, dst, done.summary())
-                if (report is not None and not report.ok) or done.failed:
-                    status = EXIT_ERROR
-                    if config.skip_on_error == "fail":
-                        break
+        with DestinationLocks(targets, args.lock_dir, lock_wait, runner.cancel):
+            connector = Connector(
+                runner, connections, not args.no_privilege_elevation, sudo, config.stream.programs()
+            )
+            status = run_pairs(runner, connector, pairs, config, lifecycle, ssh)
+    except LockedError:
+        runner.check_cancelled()  # a signal ended the --lock-wait
+        raise
     finally:
         runner.terminate_all()
         connections.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+        signals.close()
+    return status
+
+
+def run_pairs(
+    runner: Runner,
+    connector: Connector,
+    pairs: Sequence[tuple[Endpoint, Endpoint]],
+    config: ReplicationConfig,
+    lifecycle: LifecycleConfig,
+    ssh: SshSettings,
+) -> int:
+    """Every pair in turn; the exit status. Raises Interrupted once a signal stopped the run."""
+    status = EXIT_OK
+    for src, dst in pairs:
+        src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
+        dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)
+        report, done = run_pair(
+            runner,
+            config,
+            lifecycle,
+            src_side,
+            dst_side,
+            lambda s, d: PairReplication(runner, config, s, d, connector.local()),
+        )
+        runner.check_cancelled()
+        if report is not None:
+            log.info("%s", summarize(report))
+        if done.summary():
+            log.info("%s -> %s: %s", src, dst, done.summary())
+        if (report is not None and not report.ok) or done.failed:
+            status = EXIT_ERROR
+            if config.skip_on_error == "fail":
+                break
+    runner.check_cancelled()
     return status
 
 

@@ -43,8 +43,8 @@ examples:
   Many pairs from a file (one "SRC<TAB>DST" pair per line), patterns from another (one per line):
     zferry -r --exclude-dataset-regex +excludes.txt +pairs.tsv
 
-exit status: 0 success (or another run of the same job holds the lock), 1 error, 2 bad usage,
-130 interrupted.
+exit status: 0 success, 1 error, 2 bad usage, 75 another run writing to the same destination
+holds its lock, 130 interrupted by SIGINT, 143 by SIGTERM.
 """
 
 
@@ -226,7 +226,28 @@ def _execution(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="kill any single command or transfer that runs longer than this",
     )
-    group.add_argument("--lock-dir", metavar="DIR", help="where lock files live (default: a per-user temp folder)")
+    group.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="stop a transfer whose byte count (pv's) has not moved for this long and retry it, resuming "
+        "(default: 300; 0: never)",
+    )
+    group.add_argument(
+        "--lock-dir",
+        metavar="DIR",
+        help="where lock files live, a folder writable by us alone (default: /run/zferry for root, "
+        "else $XDG_RUNTIME_DIR/zferry)",
+    )
+    group.add_argument(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another run writing to the same destination holds its lock, wait this long for it, "
+        "then exit with status 75 (default: 0)",
+    )
     group.add_argument(
         "-v",
         "--verbose",

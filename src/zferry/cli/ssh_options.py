@@ -33,7 +33,7 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
         type=whole_number(1),
         default=90,
         metavar="S",
-        help="keep an idle master connection this long (default: 90)",
+        help="ignored: master connections are zferry's children and live as long as the run",
     )
     for side in ("src", "dst"):
         where = "source" if side == "src" else "destination"

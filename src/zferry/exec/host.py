@@ -1,8 +1,9 @@
 """Where a command runs: this machine, or a remote host reached over ssh.
 
 A `Host` turns a command (an argv list) into the argv that runs it there. For a remote
-host that is one `ssh` invocation whose remote command is the shell-quoted words: the
-only place a shell is involved, and every word goes through `shlex.quote`.
+host that is one `ssh` invocation whose remote command is `sh -c '<shell-quoted words>'`:
+the only place a shell is involved, and every word goes through `shlex.quote`. The explicit
+`sh -c` makes the command independent of the remote login shell (csh on FreeBSD).
 """
 
 from __future__ import annotations
@@ -63,13 +64,18 @@ class Host:
                 raise ValueError("a local multi-stage pipeline runs as separate processes")
             return prefixed[0]
         if len(prefixed) == 1:
-            return [*self.ssh_argv(), shlex.join(prefixed[0])]
+            return [*self.ssh_argv(), *remote_sh(shlex.join(prefixed[0]))]
         # A POSIX sh pipeline exits with its last command's status (dash has no pipefail), so each
         # stage that fails says so on stderr; the runner turns that marker into a stage failure.
         remote = " | ".join(
             f'{{ {shlex.join(s)} || {{ echo "{STAGE_FAILED} $? {i}" >&2; exit 1; }}; }}' for i, s in enumerate(prefixed)
         )
-        return [*self.ssh_argv(), remote]
+        return [*self.ssh_argv(), *remote_sh(remote)]
+
+
+def remote_sh(script: str) -> list[str]:
+    """The words ssh sends for `script`: `sh -c '<script>'`, whatever the remote login shell is."""
+    return ["sh", "-c", shlex.quote(script)]
 
 
 LOCAL = Host()

@@ -2,28 +2,38 @@
 
 No shell is used locally. Every child gets its own process group so that an error or a
 signal can terminate whole pipelines, including what ssh started on the far side (ssh
-ends its remote command when its connection closes).
+ends its remote command when its connection closes). On Linux every child also gets
+PR_SET_PDEATHSIG, so that it dies with zferry even after a kill -9.
+
+Stopping is a `threading.Event` (`Runner.cancel`): a signal handler only wakes a watcher thread
+(`SignalStop`), which sets it and terminates the children; no lock is taken in a handler.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import re
 import shlex
 import signal
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import IO, Callable, Optional
+from types import FrameType
+from typing import IO, Any, Callable, Optional
 
-from zferry.errors import CommandError
+from zferry.errors import CommandError, Interrupted
 from zferry.exec.host import STAGE_FAILED, Host
 
 log = logging.getLogger("zferry")
 
 ErrorClassifier = Callable[[list[str], int, str], CommandError]
+KILL_GRACE_SECONDS = 1.0  # SIGTERM first; what still runs after this gets SIGKILL
+_PR_SET_PDEATHSIG = 1
 
 
 def _default_classifier(argv: list[str], returncode: int, stderr: str) -> CommandError:
@@ -52,21 +62,87 @@ class StageResult:
     stderr: str
 
 
+def _death_signal_setter(signum: int) -> Optional[Callable[[], None]]:
+    """A preexec function asking the kernel to send `signum` to the child when its creating thread ends."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+    def set_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+    return set_death_signal
+
+
+def spawn(argv: Sequence[str], death_signal: int = signal.SIGKILL, **popen: Any) -> subprocess.Popen[bytes]:
+    """Start `argv` in a session of its own, to die with the thread that starts it (Linux)."""
+    return subprocess.Popen(list(argv), start_new_session=True, preexec_fn=_death_signal_setter(death_signal), **popen)
+
+
+def kill_group(proc: subprocess.Popen[bytes], signum: int = signal.SIGTERM) -> None:
+    """Send `signum` to the child's process group, and SIGCONT so that a stopped member gets it."""
+    try:
+        os.killpg(proc.pid, signum)
+        os.killpg(proc.pid, signal.SIGCONT)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def terminate_groups(procs: Sequence[subprocess.Popen[bytes]], grace: float = KILL_GRACE_SECONDS) -> None:
+    """SIGTERM every group; SIGKILL the groups whose leader has not been reaped after `grace` seconds."""
+    for proc in procs:
+        kill_group(proc)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.02)
+    for proc in procs:
+        if proc.poll() is None:
+            kill_group(proc, signal.SIGKILL)
+
+
+class _StallWatch:
+    """The byte counts a pipeline's meters report, and when they last moved."""
+
+    def __init__(self) -> None:
+        self.moved = time.monotonic()
+        self._counts: dict[int, int] = {}
+
+    def wrap(self, index: int, callback: Callable[[int], None]) -> Callable[[int], None]:
+        def counted(count: int) -> None:
+            if self._counts.get(index) != count:
+                self._counts[index] = count
+                self.moved = time.monotonic()
+            callback(count)
+
+        return counted
+
+
 class Runner:
     """Starts children, tracks them, and terminates them all on request.
 
-    With `dry_run`, commands marked as changing something are logged and not run.
+    With `dry_run`, commands marked as changing something are logged and not run. `stall_timeout`
+    kills a metered pipeline whose byte count has not moved for that many seconds.
     """
 
     def __init__(
-        self, dry_run: bool = False, env: Optional[dict[str, str]] = None, timeout: Optional[float] = None
+        self,
+        dry_run: bool = False,
+        env: Optional[dict[str, str]] = None,
+        timeout: Optional[float] = None,
+        stall_timeout: Optional[float] = None,
     ) -> None:
         self.dry_run = dry_run
         self.env = env
         self.timeout = timeout
+        self.stall_timeout = stall_timeout
+        self.cancel = threading.Event()
+        self.stop_signal: Optional[int] = None
         self._children: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
-        self._stopping = False
 
     # -- single commands --------------------------------------------------------------------
 
@@ -92,18 +168,36 @@ class Runner:
             stdout=subprocess.PIPE,
         )
         try:
-            out, err = proc.communicate(stdin_data, timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            self._kill(proc)
-            proc.communicate()
-            raise CommandError(f"timed out after {self.timeout} s: {shown}", list(argv)) from None
+            out, err = self._communicate(proc, stdin_data)
         finally:
             self._forget(proc)
+        self.check_cancelled()
+        if out is None:
+            raise CommandError(f"timed out after {self.timeout} s: {shown}", list(argv))
         if proc.returncode != 0:
             error = classify(list(argv), proc.returncode, err.decode(errors="replace"))
             error.transport_failure = proc.returncode == 255 and not host.is_local
             raise error
         return out.decode(errors="replace")
+
+    def _communicate(self, proc: subprocess.Popen[bytes], stdin_data: Optional[bytes]) -> tuple[Optional[bytes], bytes]:
+        """Output and error output; (None, b"") once killed for the timeout or a stop.
+
+        A killed ssh client's pipes may stay open a while (its master holds them until the remote
+        command ends), so after a kill we do not wait for their end.
+        """
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        data = stdin_data
+        while True:
+            try:
+                out, err = proc.communicate(data, timeout=0.25)
+                return out, err
+            except subprocess.TimeoutExpired:
+                data = None  # given once; communicate() keeps feeding it
+            if self.cancel.is_set() or (deadline is not None and time.monotonic() > deadline):
+                terminate_groups([proc])
+                proc.wait()
+                return None, b""
 
     # -- pipelines ----------------------------------------------------------------------------
 
@@ -128,6 +222,7 @@ class Runner:
         readers: list[threading.Thread] = []
         errors: list[list[bytes]] = []
         previous: Optional[IO[bytes]] = None
+        watch = _StallWatch()
         meters = _progress_callbacks(stages, groups)
         try:
             for index, (host, argvs) in enumerate(groups):
@@ -148,55 +243,57 @@ class Runner:
                 if callback is None:
                     reader = threading.Thread(target=_drain, args=(proc.stderr, buffer), daemon=True)
                 else:
-                    reader = threading.Thread(target=_follow, args=(proc.stderr, buffer, callback), daemon=True)
+                    follow_args = (proc.stderr, buffer, watch.wrap(index, callback))
+                    reader = threading.Thread(target=_follow, args=follow_args, daemon=True)
                 reader.start()
                 readers.append(reader)
-            results = self._wait_all(procs, groups, readers, errors)
+            stalled = self._wait_all(procs, watch if any(meters) else None)
+            for reader in readers:  # after a kill, not long: an ssh master may hold the pipes a while
+                reader.join(timeout=0.5 if stalled or self.cancel.is_set() else 10)
         finally:
+            if any(proc.poll() is None for proc in procs):
+                terminate_groups(procs)
             for proc in procs:
-                if proc.poll() is None:
-                    self._kill(proc)
                 self._forget(proc)
+        self.check_cancelled()
+        results = [
+            _stage_result(host, argvs, proc.returncode, b"".join(buf).decode(errors="replace"))
+            for (host, argvs), proc, buf in zip(groups, procs, errors)
+        ]
+        if stalled:
+            raise _stall_error(self.stall_timeout, results)
         failed = [r for r in results if r.returncode != 0]
         if failed:
             raise _pipeline_error(failed, results, classify)
 
-    def _wait_all(
-        self,
-        procs: list[subprocess.Popen[bytes]],
-        groups: list[tuple[Host, list[list[str]]]],
-        readers: list[threading.Thread],
-        errors: list[list[bytes]],
-    ) -> list[StageResult]:
-        # When the receiving end fails, the sender blocks on a full pipe or dies of SIGPIPE;
-        # wait for the last process first, and terminate the rest once one has failed.
+    def _wait_all(self, procs: list[subprocess.Popen[bytes]], watch: Optional[_StallWatch]) -> bool:
+        """Wait for every process; True if the pipeline was killed because its byte count stalled.
+
+        When the receiving end fails, the sender blocks on a full pipe or dies of SIGPIPE: wait
+        for the last process first, and terminate the rest once one has failed.
+        """
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        stalled = False
         for proc in reversed(procs):
-            try:
-                proc.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                for other in procs:
-                    self._kill(other)
-                proc.wait()
-            if proc.returncode != 0:
-                for other in procs:
-                    if other.poll() is None:
-                        self._kill(other)
-        for reader in readers:
-            reader.join(timeout=10)
-        return [
-            _stage_result(host, argvs, proc.returncode, b"".join(buf).decode(errors="replace"))
-            for (host, argvs), proc, buf in zip(groups, procs, errors)
-        ]
+            while proc.returncode is None:
+                try:
+                    proc.wait(timeout=0.25)
+                except subprocess.TimeoutExpired:
+                    now = time.monotonic()
+                    if watch is not None and self.stall_timeout and now - watch.moved > self.stall_timeout:
+                        stalled = True
+                    if stalled or (deadline is not None and now > deadline):
+                        terminate_groups(procs)
+            if proc.returncode != 0 and any(other.poll() is None for other in procs):
+                terminate_groups(procs)
+        return stalled
 
     # -- process bookkeeping --------------------------------------------------------------------
 
     def _start(self, argv: list[str], stdin: int | IO[bytes], stdout: int) -> subprocess.Popen[bytes]:
         with self._lock:
-            if self._stopping:
-                raise CommandError("stopping: not starting new commands", argv)
-            proc = subprocess.Popen(
-                argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=self.env, start_new_session=True
-            )
+            self.check_cancelled()
+            proc = spawn(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=self.env)
             self._children.add(proc)
         return proc
 
@@ -204,28 +301,62 @@ class Runner:
         with self._lock:
             self._children.discard(proc)
 
-    @staticmethod
-    def _kill(proc: subprocess.Popen[bytes]) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
+    def check_cancelled(self) -> None:
+        """Raise Interrupted once a stop was requested."""
+        if self.cancel.is_set():
+            name = signal.Signals(self.stop_signal).name if self.stop_signal else "request"
+            raise Interrupted(f"stopped by {name}; running commands were terminated", self.stop_signal or 2)
+
+    def stop(self, signum: Optional[int] = None) -> None:
+        """Start nothing more and terminate every running child's process group (never from a signal handler)."""
+        if self.stop_signal is None:
+            self.stop_signal = signum
+        self.cancel.set()
+        with self._lock:
+            children = list(self._children)
+        terminate_groups(children)
 
     def terminate_all(self) -> None:
         """Stop starting commands and terminate every running child's process group."""
-        with self._lock:
-            self._stopping = True
-            children = list(self._children)
-        for proc in children:
-            self._kill(proc)
-        for proc in children:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        self.stop()
+
+
+class SignalStop:
+    """Turns SIGTERM/SIGINT into `runner.stop(signum)` on a watcher thread.
+
+    The handler only writes the signal number to a pipe: it runs between two bytecodes of the
+    main thread, which may hold any lock at that moment (the runner's, a logging handler's).
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._watcher = threading.Thread(target=self._watch, name="zferry-signals", daemon=True)
+        self._watcher.start()
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        try:
+            os.write(self._write, bytes([signum]))
+        except OSError:
+            pass  # the pipe is full: a stop is already on its way
+
+    def _watch(self) -> None:
+        data = os.read(self._read, 1)
+        if data and data[0]:
+            self.runner.stop(data[0])
+
+    def close(self) -> None:
+        """Restore the previous handlers and end the watcher."""
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        os.write(self._write, b"\0")  # wakes the watcher, which then ends without stopping anything
+        self._watcher.join(timeout=5)
+        os.close(self._write)
+        os.close(self._read)
 
 
 def _stage_result(host: Host, argvs: list[list[str]], returncode: int, stderr: str) -> StageResult:
@@ -281,18 +412,35 @@ def describe(stages: Sequence[Stage]) -> str:
     return " | ".join(shlex.join(host.pipeline(argvs)) for host, argvs in group_by_host(stages))
 
 
+def _stall_error(seconds: Optional[float], results: list[StageResult]) -> CommandError:
+    details = "; ".join(f"[{r.label}] {shlex.join(r.argv)} -> exit {r.returncode}" for r in results)
+    error = CommandError(
+        f"transfer stalled: no byte moved for {seconds:g} s, so it was stopped; it resumes on the next attempt "
+        f"(--stall-timeout sets the limit) (pipeline: {details})",
+        results[0].argv if results else [],
+    )
+    error.transport_failure = True
+    return error
+
+
 def _pipeline_error(failed: list[StageResult], results: list[StageResult], classify: ErrorClassifier) -> CommandError:
-    # Name the stage that failed for a reason of its own: a lost ssh connection (255) first; then
-    # anything but the collateral damage of another stage's death (SIGPIPE/SIGTERM, or a meter or
-    # buffer that could not write on).
+    # Name the stage that failed for a reason of its own: a lost ssh connection (255 and ssh's own
+    # message) first; then anything but the collateral damage of another stage's death (SIGPIPE/SIGTERM,
+    # a meter or buffer that could not write on, an ssh that exited 255 without a word because the
+    # stage after it had gone).
+    def remote_255(r: StageResult) -> bool:
+        return r.returncode == 255 and r.label != "local"
+
     def collateral(r: StageResult) -> bool:
         helper = bool(r.argv) and os.path.basename(r.argv[0]) in ("pv", "mbuffer")
-        return helper or r.returncode in (-signal.SIGPIPE, 128 + signal.SIGPIPE, -signal.SIGTERM, 128 + signal.SIGTERM)
+        signalled = r.returncode in (-signal.SIGPIPE, 128 + signal.SIGPIPE, -signal.SIGTERM, 128 + signal.SIGTERM)
+        return helper or signalled or (remote_255(r) and not r.stderr.strip())
 
-    lost = [r for r in failed if r.returncode == 255 and r.label != "local"]
-    primary = (lost or [r for r in failed if not collateral(r)] or failed)[0]
+    lost = [r for r in failed if remote_255(r) and r.stderr.strip()]
+    silent_lost = [r for r in failed if remote_255(r)]  # no other stage failed for a reason of its own
+    primary = (lost or [r for r in failed if not collateral(r)] or silent_lost or failed)[0]
     error = classify(primary.argv, primary.returncode, primary.stderr)
-    error.transport_failure = bool(lost)
+    error.transport_failure = remote_255(primary)
     details = "; ".join(f"[{r.label}] {shlex.join(r.argv)} -> exit {r.returncode}" for r in results)
     error.args = (f"{error.args[0]} (pipeline: {details})",)
     return error

@@ -2,25 +2,35 @@
 
 Users may pass extra ssh options, but only from an allow-list: options such as
 ProxyCommand, LocalCommand or RemoteCommand run programs and are refused.
+
+The masters are zferry's own children (`ssh -M -N -o ControlPersist=no`), started from one
+long-lived thread with PR_SET_PDEATHSIG, so that they end with zferry even after a kill -9
+(ControlPersist would fork them away and they would outlive us, holding the remote commands'
+connections open). Every ssh sends keepalives: a dead peer is noticed within a minute.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import re
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional, Union
 
 from zferry import validate
-from zferry.errors import UsageError
+from zferry.errors import CommandError, UsageError
 from zferry.exec.host import Host
+from zferry.exec.runner import spawn, terminate_groups
 
 log = logging.getLogger("zferry")
 
@@ -74,8 +84,10 @@ class SshSide:
 class SshSettings:
     program: str = "ssh"
     cipher: Optional[str] = None
-    control_persist_secs: int = 90
+    control_persist_secs: int = 90  # unused: masters live exactly as long as the run
     connect_timeout: int = 15
+    alive_interval: int = 15  # ServerAliveInterval; with alive_count_max, a dead peer ends ssh in ~45 s
+    alive_count_max: int = 3
     src: SshSide = field(default_factory=SshSide)
     dst: SshSide = field(default_factory=SshSide)
 
@@ -134,56 +146,127 @@ def check_file(path: Optional[str], option: str) -> Optional[str]:
     return path
 
 
+class _Spawner:
+    """One long-lived thread that starts the masters: PR_SET_PDEATHSIG fires when the creating thread ends."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue[Optional[tuple[list[str], dict[str, Any], queue.Queue[Any]]]] = queue.Queue()
+        self._thread = threading.Thread(target=self._serve, name="zferry-ssh-masters", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            argv, popen, reply = request
+            try:
+                reply.put(spawn(argv, signal.SIGTERM, **popen))  # SIGTERM: ssh removes its socket
+            except OSError as error:
+                reply.put(error)
+
+    def spawn(self, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+        reply: queue.Queue[Union[subprocess.Popen[bytes], OSError]] = queue.Queue(maxsize=1)
+        self._requests.put((argv, popen, reply))
+        result = reply.get()
+        if isinstance(result, OSError):
+            raise result
+        return result
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._thread.join(timeout=5)
+
+
 class SshConnections:
     """Builds ssh `Host`s that share one ControlMaster connection per destination, and closes them.
 
     The control sockets live in a private temporary folder removed by `close()`; main() calls it
-    on every exit path, signals included.
+    on every exit path, signals included. A master is started the first time a host is asked for,
+    and the call returns once its socket is up (or raises with ssh's own error).
     """
 
-    def __init__(self, settings: SshSettings) -> None:
+    def __init__(
+        self, settings: SshSettings, env: Optional[dict[str, str]] = None, cancel: Optional[threading.Event] = None
+    ) -> None:
         self.settings = settings
+        self.env = env
+        self.cancel = cancel or threading.Event()
         self.control_dir = tempfile.mkdtemp(prefix="zferry-ssh-")
-        self._hosts: list[Host] = []
+        self._sockets: dict[tuple[object, ...], str] = {}
+        self._master_of: dict[tuple[object, ...], tuple[str, list[str]]] = {}
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._spawner: Optional[_Spawner] = None
+        self._lock = threading.Lock()
 
-    def host(self, side: SshSide, host: str, user: Optional[str], zfs_prefix: Sequence[str] = ()) -> Host:
+    def _options(self, side: SshSide) -> list[str]:
         s = self.settings
-        options = [
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            f"ConnectTimeout={s.connect_timeout}",
-            "-o",
-            "ControlMaster=auto",
-            "-o",
-            f"ControlPath={self.control_dir}/%C",
-            "-o",
-            f"ControlPersist={s.control_persist_secs}",
-        ]
+        options = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={s.connect_timeout}"]
         if s.cipher:
             options += ["-c", s.cipher]
         if side.config_file:
             options += ["-F", side.config_file]
         if side.private_key:
             options += ["-i", side.private_key]
-        options += side.extra_opts
-        result = Host(validate.hostname(host), user, side.port, s.program, tuple(options), tuple(zfs_prefix))
-        self._hosts.append(result)
+        options += side.extra_opts  # before our keepalive defaults: for ssh, the first value given wins
+        options += ["-o", f"ServerAliveInterval={s.alive_interval}", "-o", f"ServerAliveCountMax={s.alive_count_max}"]
+        return options
+
+    def host(self, side: SshSide, host: str, user: Optional[str], zfs_prefix: Sequence[str] = ()) -> Host:
+        """The `Host` for `user@host` with `side`'s options (pure: `connect` starts its master)."""
+        name = validate.hostname(host)
+        options = self._options(side)
+        key = (name, user, side.port, *options)
+        with self._lock:
+            if key not in self._sockets:
+                self._sockets[key] = os.path.join(self.control_dir, f"m{len(self._sockets)}")
+            socket = self._sockets[key]
+        client = ("-o", "ControlMaster=no", "-o", f"ControlPath={socket}")
+        result = Host(name, user, side.port, self.settings.program, (*options, *client), tuple(zfs_prefix))
+        with self._lock:
+            self._master_of[(name, user, side.port, result.ssh_options)] = (socket, options)
         return result
+
+    def connect(self, host: Host) -> None:
+        """Start `host`'s master connection unless it runs; return once its socket is up."""
+        with self._lock:
+            socket, options = self._master_of[(host.name, host.user, host.port, host.ssh_options)]
+            if socket in self._procs:
+                return
+            if self._spawner is None:
+                self._spawner = _Spawner()
+            plain = Host(host.name, host.user, host.port, host.ssh_program, tuple(options))
+            argv = plain.ssh_argv()
+            argv[1:1] = ["-M", "-N", "-o", "ControlPersist=no", "-S", socket]
+            errors = open(f"{socket}.err", "wb")  # noqa: SIM115 - the master writes to it as long as it lives
+            try:
+                proc = self._spawner.spawn(argv, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors, env=self.env)
+            finally:
+                errors.close()
+            self._procs[socket] = proc
+        self._wait_ready(socket, proc, plain.label)
+
+    def _wait_ready(self, socket: str, proc: subprocess.Popen[bytes], label: str) -> None:
+        deadline = time.monotonic() + self.settings.connect_timeout + 10
+        while not os.path.exists(socket):
+            if proc.poll() is not None or time.monotonic() > deadline or self.cancel.wait(0.02):
+                if proc.poll() is None:
+                    terminate_groups([proc])
+                    proc.wait()
+                with open(f"{socket}.err", "rb") as handle:
+                    text = " ".join(handle.read().decode(errors="replace").split()) or f"exit status {proc.returncode}"
+                error = CommandError(f"ssh connection to {label} failed: {text}", [], 255, text)
+                error.transport_failure = True
+                raise error
 
     def close(self) -> None:
         """Stop every master connection and remove the control socket folder."""
-        for host in {h.name: h for h in self._hosts}.values():
-            sockets = os.listdir(self.control_dir) if os.path.isdir(self.control_dir) else []
-            if not sockets:
-                break
-            try:
-                subprocess.run(
-                    [*host.ssh_argv()[:-2], "-O", "exit", "--", host.name or ""],
-                    capture_output=True,
-                    timeout=10,
-                    check=False,
-                )
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+        with self._lock:
+            masters = list(self._procs.values())
+            self._procs.clear()
+        terminate_groups(masters)
+        for proc in masters:
+            proc.wait()
+        if self._spawner is not None:
+            self._spawner.close()
         shutil.rmtree(self.control_dir, ignore_errors=True)
