@@ -15,12 +15,19 @@ from zferry.exec.runner import Runner
 from zferry.exec.ssh import SshConnections, SshSide
 from zferry.inventory import Side
 from zferry.model import Endpoint
+from zferry.retry import RetryPolicy, call_with_retries
 
 
 class Connector:
     def __init__(
-        self, runner: Runner, connections: SshConnections, elevate: bool = True, sudo_program: str = "sudo"
+        self,
+        runner: Runner,
+        connections: SshConnections,
+        elevate: bool = True,
+        sudo_program: str = "sudo",
+        retry: Optional[RetryPolicy] = None,
     ) -> None:
+        self.retry = retry or RetryPolicy()
         self.runner = runner
         self.connections = connections
         self.elevate = elevate
@@ -47,7 +54,7 @@ class Connector:
                 name,
                 user,
             )
-            caps = probe(self.runner, plain)
+            caps = call_with_retries(lambda: probe(self.runner, plain), self.retry, f"{plain.label}: probe")
             host = (
                 self.connections.host(
                     SshSide(
@@ -65,7 +72,7 @@ class Connector:
 
     def side(self, endpoint: Endpoint, ssh: SshSide) -> Side:
         host, caps = self.host(endpoint, ssh)
-        return Side(host, endpoint.dataset, caps)
+        return Side(host, endpoint.dataset, caps, self.retry)
 
     def local(self) -> Capabilities:
         return self.host(Endpoint("-"), SshSide())[1]

@@ -71,6 +71,7 @@ class Dataset:
     referenced: int = 0
     resume_token: Optional[str] = None
     encryption: Optional[str] = None
+    origin: Optional[str] = None  # a clone's origin snapshot (`pool/ds@snap`)
     user_props: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property

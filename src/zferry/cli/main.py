@@ -186,7 +186,7 @@ def run(argv: Sequence[str]) -> int:
     connections = SshConnections(ssh)
     try:
         with JobLock([str(w) for w in argv], args.lock_dir):
-            connector = Connector(runner, connections, not args.no_privilege_elevation, sudo)
+            connector = Connector(runner, connections, not args.no_privilege_elevation, sudo, config.retry)
             for src, dst in pairs:
                 src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
                 dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)

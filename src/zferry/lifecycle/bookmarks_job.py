@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from functools import partial
 
 from zferry import zfs
 from zferry.errors import CommandError
@@ -23,6 +24,7 @@ from zferry.lifecycle.periods import parse_period
 from zferry.model import Version
 from zferry.plan.replication import DatasetPlan
 from zferry.plan.steps import sent_snapshots
+from zferry.retry import call_idempotent
 
 log = logging.getLogger("zferry")
 
@@ -68,7 +70,18 @@ class Bookmarker:
     def __call__(self, plan: DatasetPlan, src_versions: Sequence[Version]) -> None:
         for snap in bookmark_candidates(plan, src_versions, self.mode):
             try:
-                self.runner.run(self.src.host, zfs.bookmark(snap, snap.name), changes=True, classify=zfs.classify_error)
+                call_idempotent(
+                    partial(
+                        self.runner.run,
+                        self.src.host,
+                        zfs.bookmark(snap, snap.name),
+                        changes=True,
+                        classify=zfs.classify_error,
+                    ),
+                    self.src.retry,
+                    f"{plan.src}: zfs bookmark {snap.tag}",
+                    zfs.already_exists,
+                )
             except CommandError as error:  # the data is replicated; a missing bookmark only costs safety
                 log.warning("%s: could not bookmark %s: %s", plan.src, snap.tag, error)
                 continue

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Optional
 
 from zferry import zfs
@@ -23,6 +24,7 @@ from zferry.lifecycle.retention import destroy_arguments, snapshots_to_delete
 from zferry.model import Inventory, Version
 from zferry.plan.replication import latest_common
 from zferry.replicate import ReplicationConfig
+from zferry.retry import call_idempotent
 from zferry.schedule import run_tree
 
 log = logging.getLogger("zferry")
@@ -102,7 +104,12 @@ def prune(
             kind = "bookmark" if doomed[0].is_bookmark else "snapshot"
             log.warning("%s: deleting %d %s(s): %s", dst_name, len(doomed), kind, " ".join(v.tag for v in doomed))
         for argument in destroy_arguments(doomed):
-            runner.run(dst.host, zfs.destroy(argument), changes=True, classify=zfs.classify_error)
+            call_idempotent(
+                partial(runner.run, dst.host, zfs.destroy(argument), changes=True, classify=zfs.classify_error),
+                dst.retry,
+                f"{dst_name}: zfs destroy",
+                zfs.does_not_exist,
+            )
         with lock:
             result.held.extend(held)
             if doomed:
