@@ -12,7 +12,15 @@ from zferry.plan.replication import DatasetPlan
 from zferry.plan.resume import token_problem
 from zferry.plan.steps import SendStep
 from zferry.retry import RetryPolicy, call_idempotent
-from zferry.zfs import ResumeToken, already_exists, does_not_exist, is_unusable_token_error, parse_resume_token
+from zferry.zfs import (
+    DATASET_COLUMNS,
+    ResumeToken,
+    already_exists,
+    does_not_exist,
+    is_unusable_token_error,
+    parse_datasets,
+    parse_resume_token,
+)
 
 # What `zfs send -nvt TOKEN` prints on stdout (OpenZFS 2.1 and 2.3 print the nvlist the same way).
 DESCRIBED = """resume token contents:
@@ -178,3 +186,10 @@ def test_finding_the_origin_snapshot() -> None:
     assert find_version("src/origin@nope", versions) is None and find_version(None, versions) is None
     copy = history("o1", "dst/origin")[0]
     assert same_snapshot(origin[0], [copy]) == copy and same_snapshot(origin[1], [copy]) is None
+
+
+def test_the_dataset_listing_reads_a_clones_origin() -> None:
+    assert DATASET_COLUMNS[-1] == "origin"
+    rows = "p/o\tfilesystem\t11\t100\t-\toff\t-\np/c\tfilesystem\t12\t100\t-\toff\tp/o@s1\n"
+    listed = parse_datasets(rows)
+    assert listed["p/o"].origin is None and listed["p/c"].origin == "p/o@s1"
