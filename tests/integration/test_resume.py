@@ -112,9 +112,9 @@ def test_zvol_replicated_incrementally_and_pruned(vm: Vm, roots: tuple[str, str]
     assert vm.sh(f"zfs get -H -o value type {dst}/vol").strip() == "volume"
     vm.sh(f"zfs snapshot -r {src}@s3")
     second = vm.zferry("-v", "-v", "-r", src, dst)
-    assert f"zfs send -I {src}/vol@s2 {src}/vol@s3" in second.output
+    assert f"zfs send -i {src}/vol@s2 {src}/vol@s3" in second.output
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
-    vm.sh(f"zfs destroy {src}/vol@s1")
+    vm.sh(f"zfs destroy {src}/vol@s1; zfs destroy {src}/vol#s1")  # the bookmark would protect it too
     vm.zferry("-r", "--skip-replication", "--delete-dst-snapshots", "--include-snapshot-regex", "s1", src, dst)
     assert sorted(vm.snapshot_guids(f"{dst}/vol")) == ["@s2", "@s3"]
 
