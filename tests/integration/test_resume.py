@@ -146,7 +146,7 @@ def retry_user(vm: Vm, src: str, dst: str) -> None:
     holding `before` or `after` around that zfs subcommand. Only these tests use this user."""
     u = RETRY_USER
     vm.sh(f"""
-        mkdir -p /opt/{u}/bin /tmp/{u}; chmod 777 /tmp/{u}
+        mkdir -p /opt/{u}/bin /tmp/{u}; chmod 777 /tmp/{u}; rm -f /tmp/{u}/*
         cat > /opt/{u}/drop <<'EOF'
 #!/bin/sh
 # the connection dies: every sshd session of this user
