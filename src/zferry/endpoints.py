@@ -17,6 +17,7 @@ from zferry.exec.runner import Runner
 from zferry.exec.ssh import SshConnections, SshSide
 from zferry.inventory import Side
 from zferry.model import Endpoint
+from zferry.retry import RetryPolicy, call_with_retries
 
 
 class Connector:
@@ -27,7 +28,9 @@ class Connector:
         elevate: bool = True,
         sudo_program: str = "sudo",
         programs: Sequence[str] = HELPERS,
+        retry: Optional[RetryPolicy] = None,
     ) -> None:
+        self.retry = retry or RetryPolicy()
         self.runner = runner
         self.programs = tuple(programs)  # the helpers to probe for, as configured
         self.connections = connections
@@ -60,7 +63,9 @@ class Connector:
             except CommandError:
                 self.runner.check_cancelled()  # a signal cut the connecting short
                 raise
-            caps = probe(self.runner, plain, self.programs)
+            caps = call_with_retries(
+                lambda: probe(self.runner, plain, self.programs), self.retry, f"{plain.label}: probe"
+            )
             host = (
                 self.connections.host(
                     SshSide(
@@ -78,7 +83,7 @@ class Connector:
 
     def side(self, endpoint: Endpoint, ssh: SshSide) -> Side:
         host, caps = self.host(endpoint, ssh)
-        return Side(host, endpoint.dataset, caps)
+        return Side(host, endpoint.dataset, caps, self.retry)
 
     def local(self) -> Capabilities:
         return self.host(Endpoint("-"), SshSide())[1]

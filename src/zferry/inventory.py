@@ -21,6 +21,7 @@ from zferry.exec.runner import Runner
 from zferry.model import Inventory, Version
 from zferry.observe.host_clock import host_time
 from zferry.observe.version_cache import VersionCache
+from zferry.retry import RetryPolicy, call_with_retries, is_transient
 
 log = logging.getLogger("zferry")
 CHANGED = "snapshots_changed"
@@ -33,6 +34,7 @@ class Side:
     host: Host
     root: str
     caps: Capabilities = Capabilities(True, frozenset())
+    retry: RetryPolicy = RetryPolicy()  # for the commands of any step on this side (transient errors only)
 
     def __str__(self) -> str:
         return self.root if self.host.is_local else f"{self.host.label}:{self.root}"
@@ -46,14 +48,19 @@ def list_inventory(
     `detail` adds creation times and hold counts.
     """
     try:
-        out = runner.run(side.host, zfs.list_datasets(side.root, user_props, recursive), classify=zfs.classify_error)
+        out = _listing(runner, side, zfs.list_datasets(side.root, user_props, recursive))
     except DatasetNotFound:
         return None
     datasets = zfs.parse_datasets(out, user_props)
-    versions = zfs.parse_versions(
-        runner.run(side.host, zfs.list_versions(side.root, detail, recursive), classify=zfs.classify_error), detail
-    )
+    versions = zfs.parse_versions(_listing(runner, side, zfs.list_versions(side.root, detail, recursive)), detail)
     return Inventory(datasets, versions, detail)
+
+
+def _listing(runner: Runner, side: Side, argv: list[str]) -> str:
+    """A read-only zfs command, retried on transient errors."""
+    return call_with_retries(
+        lambda: runner.run(side.host, argv, classify=zfs.classify_error), side.retry, f"{side}: zfs {argv[1]}"
+    )
 
 
 def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optional[Inventory]:
@@ -61,10 +68,12 @@ def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optiona
     cache = VersionCache(cache_dir, side.host.label, side.root)
     listed_at = host_time(side.caps)
     try:
-        out = runner.run(side.host, zfs.list_datasets(side.root, (CHANGED,)), classify=zfs.classify_error)
+        out = _listing(runner, side, zfs.list_datasets(side.root, (CHANGED,)))
     except DatasetNotFound:
         return None
     except CommandError as error:
+        if is_transient(error):
+            raise
         log.info("%s: no snapshots_changed property (OpenZFS < 2.2?): listing without the cache (%s)", side, error)
         return list_inventory(runner, side)
     datasets = zfs.parse_datasets(out, (CHANGED,))
@@ -91,12 +100,10 @@ def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optiona
 
 def _list_versions(runner: Runner, side: Side, names: list[str], whole_tree: bool) -> dict[str, tuple[Version, ...]]:
     if whole_tree:
-        return zfs.parse_versions(runner.run(side.host, zfs.list_versions(side.root), classify=zfs.classify_error))
+        return zfs.parse_versions(_listing(runner, side, zfs.list_versions(side.root)))
     found: dict[str, tuple[Version, ...]] = {}
     for batch in zfs.argument_batches(names):
-        found.update(
-            zfs.parse_versions(runner.run(side.host, zfs.list_versions_of(batch), classify=zfs.classify_error))
-        )
+        found.update(zfs.parse_versions(_listing(runner, side, zfs.list_versions_of(batch))))
     return found
 
 

@@ -73,6 +73,7 @@ class Dataset:
     encryption: Optional[str] = None
     used_by_dataset: Optional[int] = 0  # `usedbydataset` in bytes; None: unknown (counts as data)
     is_placeholder: bool = False  # zferry created it as an empty parent (`zferry:placeholder=on`)
+    origin: Optional[str] = None  # a clone's origin snapshot (`pool/ds@snap`)
     user_props: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property

@@ -6,6 +6,7 @@ in bulk, asks the planner what to do, and hands the resulting commands to the ru
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -22,11 +23,13 @@ from zferry.inventory import Side, list_inventory, list_inventory_cached
 from zferry.model import Dataset, Inventory, Version
 from zferry.observe.progress import Progress
 from zferry.plan import guard
+from zferry.plan.clones import as_clone, blocked, clone_waves, find_version, same_snapshot, within
 from zferry.plan.properties import PropertyRules
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, destructions, plan_dataset
+from zferry.plan.resume import token_problem
 from zferry.plan.steps import sent_snapshots
-from zferry.retry import RetryPolicy, call_with_retries, is_transient
-from zferry.schedule import run_tree
+from zferry.retry import RetryPolicy, call_with_retries
+from zferry.schedule import ScheduleResult, run_tree
 from zferry.select.datasets import DatasetFilter
 from zferry.select.snapshots import SnapshotFilter
 from zferry.transfer import StreamOptions, transfer_stages
@@ -91,6 +94,8 @@ class PairReplication:
         # Called after a dataset was sent, with its plan and source versions (e.g. to bookmark them).
         self.on_sent: Optional[Callable[[DatasetPlan, Sequence[Version]], None]] = None
         self._src_props: dict[str, dict[str, tuple[str, str]]] = {}
+        self._dry_received: set[str] = set()  # --dryrun=recv: destinations that took a `zfs receive -n`
+        self._clone_origins: dict[str, tuple[str, str]] = {}  # dst clone -> (source, destination) origin
 
     @property
     def inventories(self) -> tuple[Inventory, Inventory]:
@@ -121,9 +126,7 @@ class PairReplication:
         )
         if not names:
             log.warning("%s: no dataset selected (check the dataset filters)", self.src)
-        result = run_tree(
-            names, self._replicate_one, self.config.threads, self.config.skip_on_error, cancel=self.runner.cancel
-        )
+        result = self._run_in_waves(names)
         self.report.failed = {name: str(err) for name, err in result.failed.items()}
         self.report.skipped = result.skipped
         self.report.seconds = time.monotonic() - started
@@ -132,13 +135,36 @@ class PairReplication:
     def dst_name(self, src_name: str) -> str:
         return self.dst.root + src_name[len(self.src.root) :]
 
+    def _run_in_waves(self, names: list[str]) -> ScheduleResult:
+        """Replicate `names` parents first, and each clone after its origin (`plan.clones.clone_waves`)."""
+        policy = self.config.skip_on_error
+        origins = {n: o.dataset for n in names if (o := self._src_origin(n)) is not None}
+        total = ScheduleResult()
+        for wave in clone_waves(names, origins):
+            if total.failed and policy == "fail":
+                total.skipped += wave
+                continue
+            skip = blocked(wave, {*total.failed, *total.skipped}, origins) if policy == "tree" else []
+            runnable = [n for n in wave if n not in skip]
+            done = run_tree(runnable, self._replicate_one, self.config.threads, policy, cancel=self.runner.cancel)
+            total.succeeded += done.succeeded
+            total.failed.update(done.failed)
+            total.skipped += skip + done.skipped
+        return total
+
     # -- one dataset -------------------------------------------------------------------------
 
     def _replicate_one(self, src_name: str) -> None:
         dst_name = self.dst_name(src_name)
+
+        def attempt() -> int:
+            with self._lock:
+                self._dry_received.discard(dst_name)
+            return self._replicate(src_name, dst_name)
+
         try:
             sent = call_with_retries(
-                lambda: self._replicate(src_name, dst_name),
+                attempt,
                 self.config.retry,
                 f"{src_name} -> {dst_name}",
                 lambda: self._relist_dst(dst_name),
@@ -153,7 +179,7 @@ class PairReplication:
     def _replicate(self, src_name: str, dst_name: str) -> int:
         dst_dataset = self._dst_inventory.datasets.get(dst_name)
         resumed = 0
-        if dst_dataset is not None and dst_dataset.resume_token and self.config.resume:
+        if dst_dataset is not None and dst_dataset.resume_token:
             dst_dataset, completed = self._resume(src_name, dst_dataset)
             resumed = int(completed)  # a resumed stream completes one snapshot
         self._check_encryption(src_name)
@@ -173,6 +199,7 @@ class PairReplication:
         )
         if isinstance(outcome, Conflict):
             raise ConflictError(outcome.message())
+        outcome = self._as_clone(outcome)
         if not src_snapshots:
             log.log(VERBOSE, "%s: has no snapshots, nothing to send", src_name)
         if outcome.is_noop:
@@ -196,43 +223,98 @@ class PairReplication:
                 "keys off the destination: --zfs-send-program-opts=--raw"
             )
 
+    def _src_origin(self, src_name: str) -> Optional[Version]:
+        """A clone's origin snapshot, when the source listing has it."""
+        dataset = self._src_inventory.datasets.get(src_name)
+        return find_version(dataset.origin if dataset else None, self._src_inventory.versions)
+
+    def _as_clone(self, plan: DatasetPlan) -> DatasetPlan:
+        """A new clone whose origin is on the destination is received as a clone of the destination's copy."""
+        origin = self._src_origin(plan.src)
+        if origin is None or not plan.steps or plan.steps[0].base is not None or plan.force_receive:
+            return plan
+        copy = None
+        if within(origin.dataset, self.src.root):
+            dst_origin = self.dst_name(origin.dataset)
+            self._relist_dst(dst_origin)  # the origin may have been received by this run
+            copy = same_snapshot(origin, self._dst_snapshots(dst_origin))
+        if copy is None:
+            log.info(
+                "%s: a clone of %s, which is not on the destination: sending it in full (it will not share "
+                "the origin's blocks there)",
+                plan.src,
+                origin,
+            )
+            return plan
+        with self._lock:
+            self._clone_origins[plan.dst] = (origin.full_name, copy.full_name)
+        log.log(VERBOSE, "%s: a clone of %s: received as a clone of %s", plan.src, origin, copy)
+        return as_clone(plan, origin)
+
     def _dst_snapshots(self, dst_name: str) -> tuple[Version, ...]:
         with self._lock:
             return self._dst_inventory.snapshots(dst_name)
 
     def _resume(self, src_name: str, dst_dataset: Dataset) -> tuple[Optional[Dataset], bool]:
-        """Finish an interrupted receive; if its token no longer applies, discard the partial state.
+        """Finish an interrupted receive; discard the partial state only when it cannot be used.
 
         Returns the destination dataset as it is now, and whether the resumed stream completed.
-        A transient error (the network again) keeps the partial state for the next attempt.
+        The token is checked on the source first (`plan.resume`). Only an error that says the token
+        is unusable discards the state; any other (a kill, a full pool, the network) keeps it for
+        the next attempt or run.
         """
-        assert dst_dataset.resume_token is not None
+        token = dst_dataset.resume_token
+        assert token is not None
+        if not self.config.resume:
+            reason = "--no-resume-recv: the transfer starts over"
+            return self._discard_partial(dst_dataset.name, reason), False
+        problem = self._token_problem(src_name, token)
+        if problem is not None:
+            return self._discard_partial(dst_dataset.name, f"not resuming: {problem}"), False
         log.info("%s: resuming an interrupted transfer into %s", src_name, dst_dataset.name)
         try:
             self._transfer(
-                zfs.send_resume(dst_dataset.resume_token, self.config.send_options),
-                src_name,
-                dst_dataset.name,
-                force=False,
-                full=False,
+                zfs.send_resume(token, self.config.send_options), src_name, dst_dataset.name, force=False, full=False
             )
         except CommandError as error:
-            if self.config.dryrun or is_transient(error):
+            if self.config.dryrun or not zfs.is_unusable_token_error(error):
                 raise
-            log.warning(
-                "%s: cannot resume (%s); discarding the partial receive and starting over",
-                dst_dataset.name,
-                error,
-            )
-            self.runner.run(
-                self.dst.host, zfs.receive_abort(dst_dataset.name), changes=True, classify=zfs.classify_error
-            )
-            return self._relist_dst(dst_dataset.name), False
+            return self._discard_partial(dst_dataset.name, f"cannot resume ({error})"), False
         return self._relist_dst(dst_dataset.name), True
+
+    def _token_problem(self, src_name: str, token: str) -> Optional[str]:
+        """Decode the destination's token on the source (`zfs send -nvt`); why it must not be used, if so."""
+        try:
+            out = self.runner.run(self.src.host, zfs.send_resume_describe(token), classify=zfs.classify_error)
+        except CommandError as error:
+            if zfs.is_unusable_token_error(error):
+                return str(error)
+            raise
+        decoded = zfs.parse_resume_token(out)
+        if decoded is None:
+            return "zfs send -nvt did not show the token's contents"
+        dataset = self._src_inventory.datasets.get(src_name)
+        versions = self._src_inventory.versions.get(src_name, ())
+        origin = self._src_origin(src_name)
+        return token_problem(
+            decoded,
+            src_name,
+            versions,
+            dataset is not None and dataset.is_encrypted,
+            () if origin is None else (origin.guid,),
+        )
+
+    def _discard_partial(self, dst_name: str, reason: str) -> Optional[Dataset]:
+        log.warning("%s: %s; discarding the partial receive (zfs receive -A) and starting over", dst_name, reason)
+        self.runner.run(self.dst.host, zfs.receive_abort(dst_name), changes=True, classify=zfs.classify_error)
+        return self._relist_dst(dst_name)
 
     def _relist_dst(self, dst_name: str) -> Optional[Dataset]:
         fresh = list_inventory(
-            self.runner, Side(self.dst.host, dst_name), detail=self._dst_inventory.detailed, recursive=False
+            self.runner,
+            dataclasses.replace(self.dst, root=dst_name),
+            detail=self._dst_inventory.detailed,
+            recursive=False,
         )
         if fresh is None:
             return None
@@ -309,7 +391,12 @@ class PairReplication:
             self.runner.run(self.dst.host, zfs.clear_placeholder(dst_name), changes=True, classify=zfs.classify_error)
 
     def _transfer(self, send_argv: list[str], src_name: str, dst_name: str, force: bool, full: bool) -> None:
-        props = self.config.properties.receive_options(self._src_props.get(src_name, {}), full)
+        origin = self._clone_origins.get(dst_name)
+        as_clone = origin is not None and origin[0] in send_argv
+        props = self.config.properties.receive_options(self._src_props.get(src_name, {}), full or as_clone)
+        if as_clone:
+            assert origin is not None
+            props = [*props, *zfs.receive_origin(origin[1])]
         recv = zfs.receive(
             dst_name,
             force=force,
@@ -332,10 +419,29 @@ class PairReplication:
         )
         try:
             # --dryrun=recv streams for real into `zfs receive -n`, which changes nothing.
-            self.runner.pipeline(stages, classify=zfs.classify_error, run_anyway=self.config.dryrun == "recv")
+            self.runner.pipeline(stages, classify=zfs.classify_error, run_anyway=self._dry_receive_can_run(dst_name))
         finally:
             if progress:
                 progress.finish()
+
+    def _dry_receive_can_run(self, dst_name: str) -> bool:
+        """--dryrun=recv: can `zfs receive -n` take this stream, or does it build on what a dry run never made?
+
+        Only the first stream into a destination can be received dry: a later one's base is what the
+        earlier dry receive would have created; so is a new dataset's missing parent.
+        """
+        if self.config.dryrun != "recv":
+            return False
+        parent = zfs.parent_of(dst_name)
+        with self._lock:
+            first = dst_name not in self._dry_received
+            self._dry_received.add(dst_name)
+            parent_exists = parent is None or "/" not in parent or parent in self._dst_inventory.datasets
+        if not first:
+            log.info("%s: dry run: showing, not receiving, a stream based on the dry-run receive before it", dst_name)
+        elif not parent_exists:
+            log.info("%s: dry run: showing, not receiving: its parent %s does not exist yet", dst_name, parent)
+        return first and parent_exists
 
     def _progress(self, send_argv: list[str], dst_name: str) -> Optional[Progress]:
         """A progress reporter (with the estimated stream size on a terminal), when wanted and pv exists."""

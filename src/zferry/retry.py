@@ -71,3 +71,34 @@ def call_with_retries(
             log.warning("%s: %s; retry %d of %d in %.1f s", what, error, attempt, policy.retries, pause)
             sleep(pause)
             before_retry()
+
+
+def call_idempotent(
+    action: Callable[[], object],
+    policy: RetryPolicy,
+    what: str,
+    already_done: Callable[[CommandError], bool],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rand: Callable[[], float] = random.random,
+) -> None:
+    """Run a step that changes something, with retries; a retry that finds the change made counts as done.
+
+    A dropped connection may hide that the first attempt succeeded: when a retry fails with an error
+    that `already_done` recognises (e.g. "already exists" for a create, "does not exist" for a
+    destroy), the step is done. On the first attempt that error is a real one and is raised.
+    """
+    attempts = 0
+
+    def attempt() -> None:
+        nonlocal attempts
+        attempts += 1
+        try:
+            action()
+        except CommandError as error:
+            if attempts > 1 and already_done(error):
+                log.info("%s: done by an earlier attempt (%s)", what, error)
+                return
+            raise
+
+    call_with_retries(attempt, policy, what, sleep=sleep, clock=clock, rand=rand)

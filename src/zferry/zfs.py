@@ -23,6 +23,7 @@ DATASET_COLUMNS = (
     "encryption",
     "usedbydataset",
     "zferry:placeholder",
+    "origin",
 )
 PLACEHOLDER_PROPERTY = "zferry:placeholder"
 """Marks a parent zferry created (empty, canmount=off) so that a later full receive may use it. Its
@@ -81,7 +82,7 @@ def _rows(output: str, width: int) -> Iterator[list[str]]:
 def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dataset]:
     datasets: dict[str, Dataset] = {}
     for fields in _rows(output, len(DATASET_COLUMNS) + len(user_props)):
-        name, kind, guid, referenced, token, encryption, used, placeholder = fields[: len(DATASET_COLUMNS)]
+        name, kind, guid, referenced, token, encryption, used, placeholder, origin = fields[: len(DATASET_COLUMNS)]
         datasets[name] = Dataset(
             name=name,
             kind=kind,
@@ -91,6 +92,7 @@ def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dat
             encryption=None if encryption in ("-", "") else encryption,
             used_by_dataset=int(used) if used.isdigit() else None,
             is_placeholder=placeholder == name,
+            origin=None if origin in ("-", "") else origin,
             user_props=dict(zip(user_props, fields[len(DATASET_COLUMNS) :])),
         )
     return datasets
@@ -137,6 +139,72 @@ def send_incremental(base: Version, target: Version, intermediates: bool, extra:
 def send_resume(token: str, extra: Sequence[str] = ()) -> list[str]:
     # Only a few flags combine with -t (e.g. -v, -n, -P, -e, -L, -c, -w are in the token).
     return [ZFS, "send", *[o for o in extra if o in ("-v", "-P")], "-t", token]
+
+
+def send_resume_describe(token: str) -> list[str]:
+    """`zfs send -nvt TOKEN`: sends nothing; prints what the token names (see `parse_resume_token`)."""
+    return [ZFS, "send", "-n", "-v", "-t", token]
+
+
+@dataclass(frozen=True)
+class ResumeToken:
+    """What a resume token asks the source to send: `toname` (ds@snap), its GUID, the base's GUID (0: full)."""
+
+    toname: str
+    toguid: int
+    fromguid: int = 0
+    raw: bool = False
+
+    @property
+    def dataset(self) -> str:
+        return self.toname.partition("@")[0]
+
+
+def parse_resume_token(output: str) -> Optional[ResumeToken]:
+    """The token contents `zfs send -nvt` prints (OpenZFS 2.1-2.3: indented `name = value` lines); None if absent."""
+    fields: dict[str, str] = {}
+    for line in output.splitlines():
+        key, sep, value = line.strip().partition(" = ")
+        if sep and key.isidentifier():
+            fields.setdefault(key, value.strip())
+    try:
+        return ResumeToken(
+            toname=fields["toname"],
+            toguid=int(fields["toguid"], 0),
+            fromguid=int(fields.get("fromguid", "0"), 0),
+            raw="rawok" in fields,
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+# What `zfs send -t` / `zfs receive -s` say when a resume token can never be used again (OpenZFS 2.1-2.3,
+# lib/libzfs/libzfs_sendrecv.c); anything else (a kill, a full pool, a broken pipe) keeps the partial state.
+_TOKEN_UNUSABLE = re.compile(
+    r"resume token is corrupt|is no longer the same snapshot used in the initial send|"
+    r"used in the initial send no longer exists|incremental source \S+ no longer exists|"
+    r"dataset to be sent no longer exists|resume token does not match dataset|"
+    r"Resuming recv on existing dataset without force|"
+    r"cannot receive resume stream: kernel modules must be upgraded to receive this stream"
+)
+
+
+def is_unusable_token_error(error: CommandError) -> bool:
+    """Does this failure say the resume token itself can no longer be used?"""
+    return bool(_TOKEN_UNUSABLE.search(" ".join(f"{error.stderr} {error}".split())))
+
+
+_ALREADY_EXISTS = re.compile(r"dataset already exists|bookmark exists|already exists")
+
+
+def already_exists(error: CommandError) -> bool:
+    """zfs said what it was asked to create is there (a retried `zfs snapshot` or `zfs bookmark`)."""
+    return bool(_ALREADY_EXISTS.search(error.stderr))
+
+
+def does_not_exist(error: CommandError) -> bool:
+    """zfs said what it was asked to destroy is gone (a retried `zfs destroy`)."""
+    return isinstance(error, DatasetNotFound) or "does not exist" in error.stderr
 
 
 def send_size_estimate(argv: Sequence[str]) -> list[str]:
@@ -192,6 +260,11 @@ def receive(
     if dry_run:
         argv.append("-n")
     return [*argv, *extra, dataset]
+
+
+def receive_origin(snapshot: str) -> list[str]:
+    """`zfs receive` options that make the received dataset a clone of `snapshot` (of the destination)."""
+    return ["-o", f"origin={snapshot}"]
 
 
 def receive_abort(dataset: str) -> list[str]:

@@ -247,7 +247,9 @@ def run(argv: Sequence[str]) -> int:
     connections = SshConnections(ssh, runner.env, runner.cancel)
     try:
         with DestinationLocks(targets, args.lock_dir, lock_wait, runner.cancel):
-            connector = Connector(runner, connections, not args.no_privilege_elevation, sudo, config.stream.programs())
+            connector = Connector(
+                runner, connections, not args.no_privilege_elevation, sudo, config.stream.programs(), config.retry
+            )
             status = run_pairs(runner, connector, pairs, config, lifecycle, ssh)
     except LockedError:
         runner.check_cancelled()  # a signal ended the --lock-wait

@@ -152,7 +152,8 @@ def _replication(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-resume-recv",
         action="store_true",
-        help="receive without -s: an interrupted transfer starts over next time instead of resuming",
+        help="receive without -s: an interrupted transfer starts over next time instead of resuming "
+        "(a partial receive already on the destination is discarded with 'zfs receive -A')",
     )
     group.add_argument(
         "--zfs-send-program-opts",
@@ -203,7 +204,7 @@ def _execution(parser: argparse.ArgumentParser) -> None:
         choices=["send", "recv"],
         metavar="send|recv",
         help="print what would run and change nothing; --dryrun=recv also streams the data "
-        "into 'zfs receive -n' to check it",
+        "into 'zfs receive -n' to check it (the first stream per dataset; later ones are shown)",
     )
     group.add_argument(
         "--threads",
@@ -266,7 +267,8 @@ def _retries(parser: argparse.ArgumentParser) -> None:
         default=2,
         metavar="N",
         help="retry a dataset's replication up to N times; an interrupted transfer resumes "
-        "where it stopped (default: 2)",
+        "where it stopped; listings, the probe, snapshot creation, bookmarking and pruning "
+        "are retried too (default: 2)",
     )
     group.add_argument(
         "--retry-min-sleep-secs",

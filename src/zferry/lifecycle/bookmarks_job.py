@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Collection, Sequence
+from functools import partial
 from typing import Optional
 
 from zferry import zfs
@@ -29,6 +30,7 @@ from zferry.lifecycle.plan import with_timestamp_tag
 from zferry.model import Version
 from zferry.plan.replication import DatasetPlan
 from zferry.plan.steps import sent_snapshots
+from zferry.retry import call_idempotent
 from zferry.validate import MAX_NAME_LENGTH
 
 log = logging.getLogger("zferry")
@@ -115,7 +117,18 @@ class Bookmarker:
                     name,
                 )
             try:
-                self.runner.run(self.src.host, zfs.bookmark(snap, name), changes=True, classify=zfs.classify_error)
+                call_idempotent(
+                    partial(
+                        self.runner.run,
+                        self.src.host,
+                        zfs.bookmark(snap, name),
+                        changes=True,
+                        classify=zfs.classify_error,
+                    ),
+                    self.src.retry,
+                    f"{plan.src}: zfs bookmark {snap.tag}",
+                    zfs.already_exists,
+                )
             except CommandError as error:  # the data is replicated; a missing bookmark only costs safety
                 log.warning("%s: could not bookmark %s: %s", plan.src, snap.tag, error)
                 continue

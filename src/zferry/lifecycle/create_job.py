@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Optional
 
 from zferry import zfs
@@ -24,6 +25,7 @@ from zferry.lifecycle.plan import PlanEntry, due_snapshot_names
 from zferry.model import Inventory, Version
 from zferry.observe.host_clock import host_time
 from zferry.observe.snapshot_cache import SnapshotCache, latest_by_key
+from zferry.retry import call_idempotent, call_with_retries
 from zferry.select.datasets import DatasetFilter
 
 log = logging.getLogger("zferry")
@@ -73,7 +75,12 @@ def take_snapshots(runner: Runner, side: Side, by_name: Mapping[str, Sequence[st
             )
         for part in parts:
             log.info("%s: creating @%s on %d dataset(s)", side, name, len(part))
-            runner.run(side.host, zfs.snapshot(part), changes=True, classify=zfs.classify_error)
+            call_idempotent(
+                partial(runner.run, side.host, zfs.snapshot(part), changes=True, classify=zfs.classify_error),
+                side.retry,
+                f"{side}: zfs snapshot @{name}",
+                zfs.already_exists,
+            )
 
 
 def create_snapshots(
@@ -125,8 +132,12 @@ def _existing_via_cache(
     result: CreateResult,
 ) -> dict[str, Sequence[Version]]:
     props_wanted = [datasets.exclude_property] if datasets.exclude_property else []
-    out = runner.run(
-        side.host, zfs.list_snapshots_changed(side.root, props_wanted, recursive), classify=zfs.classify_error
+    out = call_with_retries(
+        lambda: runner.run(
+            side.host, zfs.list_snapshots_changed(side.root, props_wanted, recursive), classify=zfs.classify_error
+        ),
+        side.retry,
+        f"{side}: zfs list",
     )
     listed = zfs.parse_snapshots_changed(out, props_wanted)
     props = {name: p for name, (_, p) in listed.items()}
@@ -147,7 +158,11 @@ def _existing_via_cache(
     log.log(15, "%s: snapshot cache: %d hit(s), %d miss(es)", side, result.cache_hits, result.cache_misses)
     for part in zfs.argument_batches(misses, MAX_ARGV_CHARS):
         listed_at = host_time(side.caps)  # snapshots_changed is in the host's clock
-        out = runner.run(side.host, zfs.list_versions_of(part, detail=True), classify=zfs.classify_error)
+        out = call_with_retries(
+            partial(runner.run, side.host, zfs.list_versions_of(part, detail=True), classify=zfs.classify_error),
+            side.retry,
+            f"{side}: zfs list",
+        )
         snapshots = zfs.parse_versions(out, detail=True)
         for dataset in part:
             existing[dataset] = snapshots.get(dataset, ())

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Optional
 
 from zferry import zfs
@@ -25,6 +26,7 @@ from zferry.model import Inventory, Version
 from zferry.plan import guard
 from zferry.plan.replication import latest_common
 from zferry.replicate import ReplicationConfig
+from zferry.retry import call_idempotent
 from zferry.schedule import run_tree
 
 log = logging.getLogger("zferry")
@@ -145,7 +147,12 @@ def prune(
                 kind = "bookmark" if doomed[0].is_bookmark else "snapshot"
                 log.info("%s: deleting %d %s(s): %s", dst_name, len(doomed), kind, " ".join(v.tag for v in doomed))
             for argv in decision.commands() if allowed else ():
-                runner.run(dst.host, argv, changes=True, classify=zfs.classify_error)
+                call_idempotent(
+                    partial(runner.run, dst.host, argv, changes=True, classify=zfs.classify_error),
+                    dst.retry,
+                    f"{dst_name}: zfs destroy",
+                    zfs.does_not_exist,
+                )
         with lock:
             result.held.extend(held)
             if doomed and allowed:
