@@ -67,6 +67,13 @@ def short_tmp() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def crash_roots(vm: Vm, roots: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    """`roots`, destroyed afterwards: these tests move a few hundred MiB through small shared pools."""
+    yield roots
+    vm.sh(f"zfs destroy -r {roots[0]} 2>/dev/null || true; zfs destroy -r {roots[1]} 2>/dev/null || true")
+
+
 def local_leftovers(tmp: Path) -> list[str]:
     """Processes here that mention the run's private folder (its ssh masters and clients), and its sockets."""
     ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True, check=True).stdout
@@ -97,11 +104,11 @@ def receiving(vm: Vm, dst: str) -> bool:
 
 @pytest.mark.parametrize("whole_group", [False, True], ids=["process", "group"])
 def test_kill_9_mid_pull_push_leaves_nothing_running_and_the_next_run_resumes(
-    vm: Vm, roots: tuple[str, str], ssh_config: str, short_tmp: Path, whole_group: bool
+    vm: Vm, crash_roots: tuple[str, str], ssh_config: str, short_tmp: Path, whole_group: bool
 ) -> None:
     """SIGKILL of zferry (or its process group) mid-transfer: its ssh masters die with it (they are
     its children, with PR_SET_PDEATHSIG), so the remote send and receive end too; the rerun resumes."""
-    src, dst = roots
+    src, dst = crash_roots
     make(vm, src, [], ["s1"], mib=128)
     run = HostRun(short_tmp / "k", ssh_config, src, dst, "--compression-program", "-")
     assert run.wait_for(f"send full {src}@s1"), "".join(run.lines)
@@ -120,11 +127,11 @@ def test_kill_9_mid_pull_push_leaves_nothing_running_and_the_next_run_resumes(
 
 
 def test_twenty_interrupted_pull_push_runs_end_within_seconds_with_130_or_143(
-    vm: Vm, roots: tuple[str, str], ssh_config: str, short_tmp: Path
+    vm: Vm, crash_roots: tuple[str, str], ssh_config: str, short_tmp: Path
 ) -> None:
     """SIGINT/SIGTERM at random moments of real runs: each ends promptly with 128+signal, kills
     every descendant here and in the VM; afterwards a plain run completes (exit 0)."""
-    src, dst = roots
+    src, dst = crash_roots
     make(vm, src, [], ["s1"], mib=64)
     rand = random.Random(20)
     seconds: list[float] = []
@@ -154,10 +161,10 @@ def test_twenty_interrupted_pull_push_runs_end_within_seconds_with_130_or_143(
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
 
 
-def test_a_stalled_transfer_is_stopped_and_resumed(vm: Vm, roots: tuple[str, str]) -> None:
+def test_a_stalled_transfer_is_stopped_and_resumed(vm: Vm, crash_roots: tuple[str, str]) -> None:
     """SIGSTOP the receive of a local run in the VM: pv's byte count stops, --stall-timeout kills the
     pipeline (SIGTERM and SIGCONT), and the retry resumes it to completion."""
-    src, dst = roots
+    src, dst = crash_roots
     make(vm, src, [], ["s1"], mib=48)
     out = vm.sh(f"""
         cd {GUEST_CHECKOUT}
