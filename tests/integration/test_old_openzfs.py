@@ -26,18 +26,8 @@ def test_cache_snapshots_replicates_without_snapshots_changed(vm: Vm, roots: tup
     assert set(vm.snapshot_guids(dst)) == {"@s1", "@s2", "/a@s1", "/a@s2"}
 
 
-def test_cache_snapshots_creates_without_snapshots_changed(
-    vm: Vm, roots: tuple[str, str], request: pytest.FixtureRequest
-) -> None:
+def test_cache_snapshots_creates_without_snapshots_changed(vm: Vm, roots: tuple[str, str]) -> None:
     """--create-src-snapshots --cache-snapshots on OpenZFS < 2.2: snapshots are still created when due."""
-    if vm.zfs_version < (2, 2):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="zferry bug on OpenZFS < 2.2: the creation job's `zfs list -o snapshots_changed` fails "
-                "('invalid property') instead of falling back to listing snapshots",
-            )
-        )
     src, _ = roots
     args = ["--skip-replication", "--create-src-snapshots", "--create-src-snapshots-plan", DAILY_PLAN]
     cache = ["--cache-snapshots", "--cache-dir", f"/tmp/zcache-{src.replace('/', '_')}"]

@@ -18,14 +18,15 @@ from functools import partial
 from typing import Optional
 
 from zferry import zfs
+from zferry.errors import CommandError, DatasetNotFound
 from zferry.exec.runner import Runner
-from zferry.inventory import Side
+from zferry.inventory import Side, list_inventory
 from zferry.lifecycle.config import CreateConfig
 from zferry.lifecycle.plan import PlanEntry, due_snapshot_names
 from zferry.model import Inventory, Version
 from zferry.observe.host_clock import host_time
 from zferry.observe.snapshot_cache import SnapshotCache, latest_by_key
-from zferry.retry import call_idempotent, call_with_retries
+from zferry.retry import call_idempotent, call_with_retries, is_transient
 from zferry.select.datasets import DatasetFilter
 
 log = logging.getLogger("zferry")
@@ -122,6 +123,18 @@ def create_snapshots(
     return result
 
 
+def _existing_listed(
+    runner: Runner, side: Side, datasets: DatasetFilter, recursive: bool, props_wanted: Sequence[str]
+) -> dict[str, Sequence[Version]]:
+    """The selected datasets' snapshots from a full listing (where `snapshots_changed` does not exist)."""
+    inventory = list_inventory(runner, side, props_wanted, detail=True, recursive=recursive)
+    if inventory is None:
+        raise DatasetNotFound(f"{side} does not exist; check the name")
+    props = {d.name: d.user_props for d in inventory.datasets.values()}
+    selected = datasets.select(side.root, list(inventory.datasets), props, recursive)
+    return {ds: inventory.snapshots(ds) for ds in selected}
+
+
 def _existing_via_cache(
     runner: Runner,
     side: Side,
@@ -132,13 +145,19 @@ def _existing_via_cache(
     result: CreateResult,
 ) -> dict[str, Sequence[Version]]:
     props_wanted = [datasets.exclude_property] if datasets.exclude_property else []
-    out = call_with_retries(
-        lambda: runner.run(
-            side.host, zfs.list_snapshots_changed(side.root, props_wanted, recursive), classify=zfs.classify_error
-        ),
-        side.retry,
-        f"{side}: zfs list",
-    )
+    try:
+        out = call_with_retries(
+            lambda: runner.run(
+                side.host, zfs.list_snapshots_changed(side.root, props_wanted, recursive), classify=zfs.classify_error
+            ),
+            side.retry,
+            f"{side}: zfs list",
+        )
+    except CommandError as error:
+        if is_transient(error) or isinstance(error, DatasetNotFound):
+            raise
+        log.info("%s: no snapshots_changed property (OpenZFS < 2.2?): checking without the cache (%s)", side, error)
+        return _existing_listed(runner, side, datasets, recursive, props_wanted)
     listed = zfs.parse_snapshots_changed(out, props_wanted)
     props = {name: p for name, (_, p) in listed.items()}
     selected = datasets.select(side.root, list(listed), props, recursive)
