@@ -331,8 +331,9 @@ def clear_placeholder(dataset: str) -> list[str]:
 
 
 def list_holds(snapshots: Sequence[str]) -> list[str]:
-    """The holds (tags) on some snapshots, one call: `NAME<TAB>TAG<TAB>TIMESTAMP` lines."""
-    return [ZFS, "holds", "-H", "-p", *snapshots]
+    """The holds (tags) on some snapshots, one call: `NAME<TAB>TAG<TAB>TIMESTAMP` lines (no `-p`:
+    OpenZFS 2.1 does not know it for `holds`, and only the names and tags are read)."""
+    return [ZFS, "holds", "-H", *snapshots]
 
 
 def parse_holds(output: str) -> dict[str, set[str]]:
