@@ -277,8 +277,9 @@ def no_resume(w: World) -> None:
     assert "zfs receive" in w.runs["A"].output and "receive -u -s" not in w.runs["A"].output
 
 
-def no_clone_handling(w: World) -> None:
-    assert w.prop(w.dst("A/clone"), "origin") == "-"
+def clone_handling(w: World) -> None:
+    """syncoid's default clone handling is zferry's: the clone is a clone of the origin's copy."""
+    assert w.prop(w.dst("A/clone"), "origin") == w.dst("A/d") + "@s1"
     assert w.snaps[w.dst("A/clone")] == ["s4"]
 
 
@@ -385,7 +386,7 @@ ROWS: list[tuple[str, Callable[[World], None]]] = [
     ("syncoid --sendoptions=OPTS", sendoptions),
     ("syncoid --recvoptions=OPTS", recvoptions),
     ("syncoid --no-resume", no_resume),
-    ("syncoid --no-clone-handling", no_clone_handling),
+    ("syncoid clone handling (default)", clone_handling),
     ("syncoid --debug", debug),
     ("syncoid --quiet", quiet),
     ("syncoid --sshconfig=FILE", ssh_words("-F /home/zfallow/.ssh/config")),
