@@ -94,9 +94,8 @@ class HoldKeeper:
     def _move(self, tag: str, side: Side, inventory: Inventory, index: int) -> None:
         datasets = [(s, d)[index] for s, (d, _) in self.sent.items()]
         targets = [f"{(s, d)[index]}@{snap}" for s, (d, snap) in self.sent.items()]
-        older = [
-            n for n in _flatten(candidates(inventory, ds) for ds in datasets) if n not in {*targets, *self.destroyed}
-        ]
+        skip = {*targets, *self.destroyed}
+        older = [n for n in _flatten(candidates(inventory, ds) for ds in datasets) if n not in skip]
         found = holds_of(self.runner, side.host, [*older, *targets])
         ours = [n for n in older if tag in found.get(n, set())]
         _run_batched(self.runner, side.host, ours, lambda batch: zfs.release(tag, batch))  # first: never two
