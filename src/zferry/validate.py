@@ -20,6 +20,7 @@ MAX_NAME_LENGTH = 255  # ZFS_MAX_DATASET_NAME_LEN - 1
 _COMPONENT = re.compile(r"[A-Za-z0-9_.:\- ]+")
 _HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_JOB = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
 def _check_component(component: str, whole: str, what: str) -> None:
@@ -74,6 +75,15 @@ def username(user: str) -> str:
     if len(user) > 64 or not _USER.fullmatch(user):
         raise UsageError(f"invalid user name {user!r}: use letters, digits, '_', '.' and '-'")
     return user
+
+
+def job_name(name: str) -> str:
+    """A job name: it names log files, lock keys and metric labels, so letters, digits, '_', '.', '-'."""
+    if not _JOB.fullmatch(name):
+        raise UsageError(
+            f"invalid job name {name!r}: up to 64 letters, digits, '_', '.' and '-', starting with a letter or digit"
+        )
+    return name
 
 
 def port(value: int | str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -354,3 +355,26 @@ def test_full_destination_pool_loses_nothing_and_the_rerun_resumes(vm: Vm, roots
         assert vm.snapshot_guids(f"{tiny}/copy") == vm.snapshot_guids(src)
     finally:
         vm.sh(f"zpool destroy {tiny}; rm -f /pools/{tiny}.img")
+
+
+def test_engine_api_in_process_replicates_and_reports(vm: Vm, roots: tuple[str, str]) -> None:
+    """Front ends call `engine.run(JobConfig)` in-process: a report per pair, no CLI involved."""
+    src, dst = roots
+    make(vm, src, ["a", "b"], ["s1", "s2"])
+    script = f"""
+import json
+from zferry import engine
+from zferry.model import Endpoint
+from zferry.replicate import ReplicationConfig
+events = []
+config = engine.JobConfig(((Endpoint({src!r}), Endpoint({dst!r})),), ReplicationConfig(recursive=True), job_name="api")
+report = engine.run(config, events=events.append)
+pair = report.pairs[0]
+print(json.dumps([report.job_name, report.exit_code, pair.snapshots_sent, sorted(pair.replication.updated),
+                  [e.kind for e in events]]))
+"""
+    out = vm.sh(f"cd {GUEST_CHECKOUT} && PYTHONPATH=src python3 - <<'PY'\n{script}\nPY")
+    name, code, sent, updated, kinds = json.loads(out.strip().splitlines()[-1])
+    assert (name, code, sent) == ("api", 0, 6)
+    assert updated == [src, f"{src}/a", f"{src}/b"] and kinds == ["pair_started", "pair_finished"]
+    assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)

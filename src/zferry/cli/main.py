@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from zferry import validate
+from zferry import engine, validate
 from zferry.cli.lifecycle_options import STEPS, build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
 from zferry.cli.options import build_parser, normalize_arguments
 from zferry.cli.ssh_options import (
@@ -21,16 +21,12 @@ from zferry.cli.ssh_options import (
     child_environment,
     program_name,
 )
-from zferry.endpoints import Connector
-from zferry.errors import EXIT_ERROR, EXIT_OK, LockedError, UsageError, ZferryError
-from zferry.exec.runner import Runner, SignalStop
-from zferry.exec.ssh import SshConnections, SshSettings
-from zferry.lifecycle.config import DUMMY, LifecycleConfig
-from zferry.lifecycle.pair_job import run_pair
-from zferry.lock import DestinationLocks
+from zferry.engine import ExecutionSettings, JobConfig
+from zferry.errors import LockedError, UsageError, ZferryError
+from zferry.exec.runner import SignalStop
 from zferry.model import Endpoint
 from zferry.plan.replication import ConflictPolicy
-from zferry.replicate import VERBOSE, PairReplication, PairReport, ReplicationConfig
+from zferry.replicate import VERBOSE, ReplicationConfig
 from zferry.retry import RetryPolicy
 from zferry.select.datasets import DatasetFilter
 
@@ -189,17 +185,6 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     log.propagate = False
 
 
-def lock_targets(pairs: Sequence[tuple[Endpoint, Endpoint]], ssh: SshSettings) -> list[tuple[Optional[str], str]]:
-    """What each pair writes to, for the lock: the destination host and root (the source when DST is dummy)."""
-    targets: list[tuple[Optional[str], str]] = []
-    for src, dst in pairs:
-        if dst.dataset == DUMMY:
-            targets.append((ssh.src.host or src.host, src.dataset))
-        else:
-            targets.append((ssh.dst.host or dst.host, dst.dataset))
-    return targets
-
-
 def check_seconds(value: Optional[float], option: str) -> Optional[float]:
     """A non-negative number of seconds; 0 or None mean "no limit"."""
     if value is not None and not value >= 0:
@@ -207,21 +192,8 @@ def check_seconds(value: Optional[float], option: str) -> Optional[float]:
     return value or None
 
 
-def summarize(report: PairReport) -> str:
-    parts = [
-        f"{len(report.updated)} updated ({report.snapshots_sent} snapshots sent)",
-        f"{len(report.up_to_date)} up to date",
-    ]
-    if report.failed:
-        parts.append(f"{len(report.failed)} failed")
-    if report.skipped:
-        parts.append(f"{len(report.skipped)} skipped")
-    return f"{report.src} -> {report.dst}: {', '.join(parts)} in {report.seconds:.1f} s"
-
-
-def run(argv: Sequence[str]) -> int:
-    args = parse_arguments(argv)
-    setup_logging(args.verbose, args.quiet)
+def build_job_config(args: argparse.Namespace) -> JobConfig:
+    """The whole job, from parsed options: pairs, replication, lifecycle, ssh, execution."""
     pairs = parse_pairs(args.root_dataset_pairs)
     config = build_config(args)
     lifecycle = build_lifecycle_config(args)
@@ -231,68 +203,32 @@ def run(argv: Sequence[str]) -> int:
     if lifecycle.cache_dir:
         config = dataclasses.replace(config, cache_dir=lifecycle.cache_dir)
     check_dummy_pairs(pairs, lifecycle)
-    ssh = build_ssh_settings(args)
-    sudo = program_name(args.sudo_program, "--sudo-program") or "sudo"
-    if config.dryrun:
-        log.info("dry run: nothing will be changed")
-    runner = Runner(
-        dry_run=config.dryrun is not None,
+    execution = ExecutionSettings(
         env=child_environment(args),
         timeout=check_seconds(args.timeout, "--timeout"),
         stall_timeout=check_seconds(args.stall_timeout, "--stall-timeout"),
+        lock_dir=args.lock_dir,
+        lock_wait=check_seconds(args.lock_wait, "--lock-wait") or 0.0,
+        privilege_elevation=not args.no_privilege_elevation,
+        sudo=program_name(args.sudo_program, "--sudo-program") or "sudo",
     )
-    lock_wait = check_seconds(args.lock_wait, "--lock-wait") or 0.0
-    targets = [] if config.dryrun else lock_targets(pairs, ssh)  # only runs that write take a lock
-    signals = SignalStop(runner)
-    connections = SshConnections(ssh, runner.env, runner.cancel)
+    job_name = validate.job_name(args.job_name) if args.job_name else ""
+    return JobConfig(tuple(pairs), config, lifecycle, build_ssh_settings(args), execution, job_name)
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse and check `argv`, run the job through the engine, and return its exit status."""
+    args = parse_arguments(argv)
+    setup_logging(args.verbose, args.quiet)
+    job = build_job_config(args)
+    if job.replication.dryrun:
+        log.info("dry run: nothing will be changed")
+    runner = engine.make_runner(job)
+    signals = SignalStop(runner)  # SIGTERM/SIGINT stop the runner: the engine then ends within seconds
     try:
-        with DestinationLocks(targets, args.lock_dir, lock_wait, runner.cancel):
-            connector = Connector(
-                runner, connections, not args.no_privilege_elevation, sudo, config.stream.programs(), config.retry
-            )
-            status = run_pairs(runner, connector, pairs, config, lifecycle, ssh)
-    except LockedError:
-        runner.check_cancelled()  # a signal ended the --lock-wait
-        raise
+        return engine.run(job, runner=runner).exit_code
     finally:
-        runner.terminate_all()
-        connections.close()
         signals.close()
-    return status
-
-
-def run_pairs(
-    runner: Runner,
-    connector: Connector,
-    pairs: Sequence[tuple[Endpoint, Endpoint]],
-    config: ReplicationConfig,
-    lifecycle: LifecycleConfig,
-    ssh: SshSettings,
-) -> int:
-    """Every pair in turn; the exit status. Raises Interrupted once a signal stopped the run."""
-    status = EXIT_OK
-    for src, dst in pairs:
-        src_side = None if src.dataset == DUMMY else connector.side(src, ssh.src)
-        dst_side = None if dst.dataset == DUMMY else connector.side(dst, ssh.dst)
-        report, done = run_pair(
-            runner,
-            config,
-            lifecycle,
-            src_side,
-            dst_side,
-            lambda s, d: PairReplication(runner, config, s, d, connector.local()),
-        )
-        runner.check_cancelled()
-        if report is not None:
-            log.info("%s", summarize(report))
-        if done.summary():
-            log.info("%s -> %s: %s", src, dst, done.summary())
-        if (report is not None and not report.ok) or done.failed:
-            status = EXIT_ERROR
-            if config.skip_on_error == "fail":
-                break
-    runner.check_cancelled()
-    return status
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -236,6 +236,12 @@ def _execution(parser: argparse.ArgumentParser) -> None:
         "(default: 300; 0: never)",
     )
     group.add_argument(
+        "--job-name",
+        metavar="NAME",
+        help="name this job in logs, audit records, metric labels (default: 'job-' and a short hash of the "
+        "dataset pairs), e.g. --job-name db-to-backup",
+    )
+    group.add_argument(
         "--lock-dir",
         metavar="DIR",
         help="where lock files live, a folder writable by us alone (default: /run/zferry for root, "

@@ -1,0 +1,247 @@
+"""The engine: a job configuration in, a report out. Every front end (CLI, jobrunner, server, DR) calls `run`.
+
+The engine never parses argv, prints, exits or reads the environment. It logs through the
+`zferry` logger (front ends choose the handlers), reports structured progress through the
+`events` callback, and stops when the `cancel` token is set: it starts nothing more, terminates
+what runs, and returns (or raises `Interrupted`) with what is left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from zferry.endpoints import Connector
+from zferry.errors import EXIT_ERROR, EXIT_OK, LockedError
+from zferry.exec.runner import Runner
+from zferry.exec.ssh import SshConnections, SshSettings
+from zferry.lifecycle.config import DUMMY, LifecycleConfig
+from zferry.lifecycle.pair_job import LifecycleReport, run_pair
+from zferry.lock import DestinationLocks
+from zferry.model import Endpoint
+from zferry.replicate import PairReplication, PairReport, ReplicationConfig
+
+log = logging.getLogger("zferry")
+Pair = tuple[Endpoint, Endpoint]
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How commands run: environment, time limits, locks, privilege elevation."""
+
+    env: Optional[dict[str, str]] = None  # None: this process's environment
+    timeout: Optional[float] = None  # per command or transfer; None: no limit
+    stall_timeout: Optional[float] = None  # a transfer whose byte count stands still this long is retried
+    lock_dir: Optional[str] = None  # None: /run/zferry (root) or $XDG_RUNTIME_DIR/zferry
+    lock_wait: float = 0.0
+    privilege_elevation: bool = True
+    sudo: str = "sudo"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Everything one job does: which pairs, how to replicate, which lifecycle steps, how to run."""
+
+    pairs: tuple[Pair, ...]
+    replication: ReplicationConfig = ReplicationConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    ssh: SshSettings = SshSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    job_name: str = ""  # "" : default_job_name(pairs)
+
+    @property
+    def name(self) -> str:
+        """The job's name: given, or a short hash of its pairs (log files, audit records, metric labels)."""
+        return self.job_name or default_job_name(self.pairs)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something a front end may want to show or store: a pair started or finished."""
+
+    kind: str  # "pair_started" | "pair_finished"
+    message: str = ""
+    pair: Optional[tuple[str, str]] = None
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
+Events = Callable[[Event], None]
+
+
+@dataclass
+class PairResult:
+    """What one root pair's run did."""
+
+    src: str
+    dst: str
+    replication: Optional[PairReport]
+    lifecycle: LifecycleReport
+    started: float
+    finished: float
+
+    @property
+    def ok(self) -> bool:
+        return (self.replication is None or self.replication.ok) and not self.lifecycle.failed
+
+    @property
+    def snapshots_sent(self) -> int:
+        return self.replication.snapshots_sent if self.replication else 0
+
+    @property
+    def datasets_failed(self) -> int:
+        return (len(self.replication.failed) if self.replication else 0) + len(self.lifecycle.failed)
+
+
+@dataclass
+class JobReport:
+    """What a job's run did, pair by pair; `exit_code` is 0 when every pair succeeded."""
+
+    job_name: str
+    started: float
+    finished: float = 0.0
+    pairs: list[PairResult] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if all(p.ok for p in self.pairs) else EXIT_ERROR
+
+
+def default_job_name(pairs: Sequence[Pair]) -> str:
+    """A short stable name for a set of pairs: 'job-' and 8 hex digits of their normalised text."""
+    text = "\n".join(f"{src}\t{dst}" for src, dst in pairs)
+    return "job-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def lock_targets(pairs: Sequence[Pair], ssh: SshSettings) -> list[tuple[Optional[str], str]]:
+    """What each pair writes to, for the lock: the destination host and root (the source when DST is dummy)."""
+    targets: list[tuple[Optional[str], str]] = []
+    for src, dst in pairs:
+        if dst.dataset == DUMMY:
+            targets.append((ssh.src.host or src.host, src.dataset))
+        else:
+            targets.append((ssh.dst.host or dst.host, dst.dataset))
+    return targets
+
+
+def summarize(report: PairReport) -> str:
+    """One line on a pair's replication: updated, up to date, failed, skipped, time."""
+    parts = [
+        f"{len(report.updated)} updated ({report.snapshots_sent} snapshots sent)",
+        f"{len(report.up_to_date)} up to date",
+    ]
+    if report.failed:
+        parts.append(f"{len(report.failed)} failed")
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} skipped")
+    return f"{report.src} -> {report.dst}: {', '.join(parts)} in {report.seconds:.1f} s"
+
+
+def _ignore(event: Event) -> None:
+    pass
+
+
+def make_runner(config: JobConfig) -> Runner:
+    """The runner a job's commands go through (dry run, environment, time limits)."""
+    execution = config.execution
+    return Runner(
+        dry_run=config.replication.dryrun is not None,
+        env=execution.env,
+        timeout=execution.timeout,
+        stall_timeout=execution.stall_timeout,
+    )
+
+
+def run(
+    config: JobConfig,
+    events: Optional[Events] = None,
+    cancel: Optional[threading.Event] = None,
+    runner: Optional[Runner] = None,
+) -> JobReport:
+    """Run every pair of `config` in turn and report; raises Interrupted once `cancel` stopped it.
+
+    `runner` lets a front end that must reach the running children (the CLI's signal handling)
+    build it first with `make_runner`; setting `cancel` has the same effect as `runner.stop()`.
+    """
+    runner = runner or make_runner(config)
+    emit = events or _ignore
+    watcher = _CancelWatcher(cancel, runner) if cancel is not None else None
+    if cancel is not None and cancel.is_set():
+        runner.stop()  # cancelled before it started: run nothing
+    connections = SshConnections(config.ssh, runner.env, runner.cancel)
+    report = JobReport(config.name, time.time())
+    targets = [] if config.replication.dryrun else lock_targets(config.pairs, config.ssh)  # only writers lock
+    try:
+        with DestinationLocks(targets, config.execution.lock_dir, config.execution.lock_wait, runner.cancel):
+            connector = Connector(
+                runner,
+                connections,
+                config.execution.privilege_elevation,
+                config.execution.sudo,
+                config.replication.stream.programs(),
+                config.replication.retry,
+            )
+            _run_pairs(runner, connector, config, emit, report)
+    except LockedError:
+        runner.check_cancelled()  # a stop ended the --lock-wait
+        raise
+    finally:
+        runner.terminate_all()
+        connections.close()
+        if watcher is not None:
+            watcher.close()
+        report.finished = time.time()
+    return report
+
+
+def _run_pairs(runner: Runner, connector: Connector, config: JobConfig, emit: Events, report: JobReport) -> None:
+    for src, dst in config.pairs:
+        runner.check_cancelled()
+        label = (str(src), str(dst))
+        emit(Event("pair_started", f"{src} -> {dst}", label))
+        started = time.time()
+        src_side = None if src.dataset == DUMMY else connector.side(src, config.ssh.src)
+        dst_side = None if dst.dataset == DUMMY else connector.side(dst, config.ssh.dst)
+        replication, done = run_pair(
+            runner,
+            config.replication,
+            config.lifecycle,
+            src_side,
+            dst_side,
+            lambda s, d: PairReplication(runner, config.replication, s, d, connector.local()),
+        )
+        runner.check_cancelled()
+        result = PairResult(str(src), str(dst), replication, done, started, time.time())
+        report.pairs.append(result)
+        if replication is not None:
+            log.info("%s", summarize(replication))
+        if done.summary():
+            log.info("%s -> %s: %s", src, dst, done.summary())
+        emit(Event("pair_finished", "ok" if result.ok else "failed", label, {"result": result}))
+        if not result.ok and config.replication.skip_on_error == "fail":
+            break
+    runner.check_cancelled()
+
+
+class _CancelWatcher:
+    """Turns a front end's cancel token into `runner.stop()` (which terminates what runs)."""
+
+    def __init__(self, cancel: threading.Event, runner: Runner) -> None:
+        self._cancel = cancel
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(runner,), name="zferry-cancel", daemon=True)
+        self._thread.start()
+
+    def _watch(self, runner: Runner) -> None:
+        while not self._done.is_set():
+            if self._cancel.wait(0.1):
+                runner.stop()
+                return
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=1)
