@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Optional
 
-LabelKey = Tuple[str, str, str]  # (job, src, dst)
-Previous = Dict[str, Dict[LabelKey, float]]
+LabelKey = tuple[str, str, str]  # (job, src, dst)
+Previous = dict[str, dict[LabelKey, float]]
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class PairMetrics:
 
 
 # name, type, help; counters accumulate, gauges describe the last run.
-_FAMILIES: Sequence[Tuple[str, str, str]] = (
+_FAMILIES: Sequence[tuple[str, str, str]] = (
     ("zferry_last_success_timestamp_seconds", "gauge", "Unix time the last successful run of the pair finished."),
     ("zferry_last_attempt_timestamp_seconds", "gauge", "Unix time the last run of the pair finished, ok or not."),
     ("zferry_last_run_ok", "gauge", "1 if the last run of the pair succeeded, else 0."),
@@ -50,7 +51,7 @@ _FAMILIES: Sequence[Tuple[str, str, str]] = (
     (
         "zferry_sent_bytes_total",
         "counter",
-        "Stream bytes sent, accumulated over runs (counted where the stream passes this host; 0 for remote-to-remote without a meter).",
+        "Stream bytes sent, accumulated over runs (counted where the stream passes this host).",
     ),
     ("zferry_sent_snapshots_total", "counter", "Snapshots sent, accumulated over runs."),
     ("zferry_created_snapshots_total", "counter", "Snapshots created, accumulated over runs."),
@@ -73,7 +74,7 @@ def escape_label(value: str) -> str:
 
 
 def _unescape(value: str) -> str:
-    out: List[str] = []
+    out: list[str] = []
     i = 0
     while i < len(value):
         c = value[i]
@@ -108,10 +109,10 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def _values(pair: PairMetrics, previous: Previous) -> Dict[str, Optional[float]]:
+def _values(pair: PairMetrics, previous: Previous) -> dict[str, Optional[float]]:
     key = (pair.job, pair.src, pair.dst)
     last_success = pair.finished if pair.ok else previous.get("zferry_last_success_timestamp_seconds", {}).get(key)
-    values: Dict[str, Optional[float]] = {
+    values: dict[str, Optional[float]] = {
         "zferry_last_success_timestamp_seconds": last_success,
         "zferry_last_attempt_timestamp_seconds": pair.finished,
         "zferry_last_run_ok": 1.0 if pair.ok else 0.0,
@@ -128,7 +129,7 @@ def render(pairs: Iterable[PairMetrics], previous: Optional[Previous] = None) ->
     """The exposition text for `pairs`, merged with `previous` (last success, counters)."""
     prev = previous or {}
     rows = [(p, _values(p, prev)) for p in pairs]
-    lines: List[str] = []
+    lines: list[str] = []
     for name, kind, help_text in _FAMILIES:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
