@@ -24,6 +24,7 @@ from zferry.lifecycle.config import DUMMY, LifecycleConfig
 from zferry.lifecycle.pair_job import LifecycleReport, run_pair
 from zferry.lock import DestinationLocks
 from zferry.model import Endpoint
+from zferry.observe import metrics_job
 from zferry.replicate import PairReplication, PairReport, ReplicationConfig
 
 log = logging.getLogger("zferry")
@@ -41,6 +42,7 @@ class ExecutionSettings:
     lock_wait: float = 0.0
     privilege_elevation: bool = True
     sudo: str = "sudo"
+    metrics_file: Optional[str] = None  # Prometheus text written after each run (observe/metrics_job.py)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class PairResult:
     lifecycle: LifecycleReport
     started: float
     finished: float
+    lag_seconds: Optional[float] = None  # filled in when metrics are written (observe/metrics_job.py)
 
     @property
     def ok(self) -> bool:
@@ -167,35 +170,73 @@ def run(
     `runner` lets a front end that must reach the running children (the CLI's signal handling)
     build it first with `make_runner`; setting `cancel` has the same effect as `runner.stop()`.
     """
-    runner = runner or make_runner(config)
-    emit = events or _ignore
-    watcher = _CancelWatcher(cancel, runner) if cancel is not None else None
-    if cancel is not None and cancel.is_set():
-        runner.stop()  # cancelled before it started: run nothing
-    connections = SshConnections(config.ssh, runner.env, runner.cancel)
-    report = JobReport(config.name, time.time())
-    targets = [] if config.replication.dryrun else lock_targets(config.pairs, config.ssh)  # only writers lock
-    try:
-        with DestinationLocks(targets, config.execution.lock_dir, config.execution.lock_wait, runner.cancel):
-            connector = Connector(
-                runner,
-                connections,
-                config.execution.privilege_elevation,
-                config.execution.sudo,
-                config.replication.stream.programs(),
-                config.replication.retry,
-            )
-            _run_pairs(runner, connector, config, emit, report)
-    except LockedError:
-        runner.check_cancelled()  # a stop ended the --lock-wait
-        raise
-    finally:
-        runner.terminate_all()
-        connections.close()
-        if watcher is not None:
-            watcher.close()
-        report.finished = time.time()
-    return report
+    with Session(config, runner) as session:
+        return session.run_once(events, cancel)
+
+
+class Session:
+    """What one job keeps from run to run (daemon mode): the runner, the ssh master connections,
+    the hosts' capability probes, the lag's creation times. `with Session(config) as s: s.run_once()`.
+
+    A run leaves the runner usable: only a stop (`runner.stop()`, a signal, `cancel`) ends the
+    session for good. Closing it terminates what still runs and the ssh masters.
+    """
+
+    def __init__(self, config: JobConfig, runner: Optional[Runner] = None) -> None:
+        self.config = config
+        self.runner = runner or make_runner(config)
+        self.creations: dict[int, int] = {}  # snapshot GUID -> creation time, for the lag metric
+        self._connect()
+
+    def _connect(self) -> None:
+        self.connections = SshConnections(self.config.ssh, self.runner.env, self.runner.cancel)
+        execution, replication = self.config.execution, self.config.replication
+        self.connector = Connector(
+            self.runner,
+            self.connections,
+            execution.privilege_elevation,
+            execution.sudo,
+            replication.stream.programs(),
+            replication.retry,
+        )
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Terminate what still runs, stop the ssh masters, remove their sockets."""
+        self.runner.terminate_all()
+        self.connections.close()
+
+    def run_once(self, events: Optional[Events] = None, cancel: Optional[threading.Event] = None) -> JobReport:
+        """One run of the job, reusing the session's connections and probes; see `run`."""
+        config, runner = self.config, self.runner
+        if not self.connections.alive():  # a master died (network, remote reboot): connect and probe anew
+            self.connections.close()
+            self._connect()
+        tracker = metrics_job.StartedPairs(events or _ignore)
+        watcher = _CancelWatcher(cancel, runner) if cancel is not None else None
+        if cancel is not None and cancel.is_set():
+            runner.stop()  # cancelled before it started: run nothing
+        report = JobReport(config.name, time.time())
+        targets = [] if config.replication.dryrun else lock_targets(config.pairs, config.ssh)  # only writers lock
+        try:
+            with DestinationLocks(targets, config.execution.lock_dir, config.execution.lock_wait, runner.cancel):
+                _run_pairs(runner, self.connector, config, tracker, report)
+        except LockedError:
+            runner.check_cancelled()  # a stop ended the --lock-wait
+            raise
+        finally:
+            runner.terminate_children()  # nothing should run now; the runner stays usable for the next run
+            if watcher is not None:
+                watcher.close()
+            report.finished = time.time()
+            if config.execution.metrics_file:
+                metrics_job.write(config.execution.metrics_file, self, report, tracker)
+        return report
 
 
 def _run_pairs(runner: Runner, connector: Connector, config: JobConfig, emit: Events, report: JobReport) -> None:

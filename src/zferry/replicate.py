@@ -69,6 +69,9 @@ class PairReport:
     skipped: list[str] = field(default_factory=list)
     snapshots_sent: int = 0
     seconds: float = 0.0
+    bytes_sent: int = 0  # stream bytes, as pv counted them where the stream passed this host (else 0)
+    # source dataset -> its newest snapshot the destination has too (by GUID), after this run
+    latest_common: dict[str, Version] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -204,6 +207,7 @@ class PairReplication:
             log.log(VERBOSE, "%s: has no snapshots, nothing to send", src_name)
         if outcome.is_noop:
             log.log(VERBOSE, "%s: up to date with %s", src_name, dst_name)
+            self._note_common(src_name, src_snapshots, self._dst_snapshots(dst_name))
             return resumed
         if dst_dataset is None:
             self._ensure_parent(dst_name)
@@ -212,7 +216,17 @@ class PairReplication:
             self.on_sent(outcome, src_versions)
         with self._lock:
             self._present.add(dst_name)
-        return resumed + len(sent_snapshots(outcome.steps, src_snapshots))
+        sent = sent_snapshots(outcome.steps, src_snapshots)
+        self._note_common(src_name, src_snapshots, [*self._dst_snapshots(dst_name), *sent])
+        return resumed + len(sent)
+
+    def _note_common(self, src_name: str, src_snapshots: Sequence[Version], dst_has: Sequence[Version]) -> None:
+        """Remember the newest source snapshot the destination has (by GUID), for the lag metric."""
+        guids = {v.guid for v in dst_has}
+        common = next((v for v in reversed(src_snapshots) if v.guid in guids), None)
+        if common is not None:
+            with self._lock:
+                self.report.latest_common[src_name] = common
 
     def _check_encryption(self, src_name: str) -> None:
         dataset = self._src_inventory.datasets.get(src_name)
@@ -423,6 +437,8 @@ class PairReplication:
         finally:
             if progress:
                 progress.finish()
+                with self._lock:
+                    self.report.bytes_sent += progress.last
 
     def _dry_receive_can_run(self, dst_name: str) -> bool:
         """--dryrun=recv: can `zfs receive -n` take this stream, or does it build on what a dry run never made?

@@ -68,6 +68,16 @@ def list_versions_of(datasets: Sequence[str], detail: bool = False) -> list[str]
     return [ZFS, "list", "-H", "-p", "-t", "snapshot", "-o", columns, "-d", "1", *datasets]
 
 
+def list_creation(snapshots: Sequence[str]) -> list[str]:
+    """The GUID and creation time of some snapshots (full names) in one call."""
+    return [ZFS, "list", "-H", "-p", "-t", "snapshot", "-o", "guid,creation", *snapshots]
+
+
+def parse_creation(output: str) -> dict[int, int]:
+    """`list_creation` output: GUID -> creation time (unix seconds)."""
+    return {int(guid): _int_or_zero(creation) for guid, creation in _rows(output, 2)}
+
+
 def _rows(output: str, width: int) -> Iterator[list[str]]:
     """The tab-separated fields of each non-empty line; any other width means we misread zfs."""
     for line in output.splitlines():

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from zferry import engine, validate
+from zferry import daemon, engine, validate
+from zferry.cli.daemon_options import build_daemon_settings
 from zferry.cli.lifecycle_options import STEPS, build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
 from zferry.cli.options import build_parser, normalize_arguments
 from zferry.cli.ssh_options import (
@@ -25,6 +26,7 @@ from zferry.engine import ExecutionSettings, JobConfig
 from zferry.errors import LockedError, UsageError, ZferryError
 from zferry.exec.runner import SignalStop
 from zferry.model import Endpoint
+from zferry.observe import metrics
 from zferry.plan.replication import ConflictPolicy
 from zferry.replicate import VERBOSE, ReplicationConfig
 from zferry.retry import RetryPolicy
@@ -211,6 +213,7 @@ def build_job_config(args: argparse.Namespace) -> JobConfig:
         lock_wait=check_seconds(args.lock_wait, "--lock-wait") or 0.0,
         privilege_elevation=not args.no_privilege_elevation,
         sudo=program_name(args.sudo_program, "--sudo-program") or "sudo",
+        metrics_file=args.metrics_file,
     )
     job_name = validate.job_name(args.job_name) if args.job_name else ""
     return JobConfig(tuple(pairs), config, lifecycle, build_ssh_settings(args), execution, job_name)
@@ -221,11 +224,16 @@ def run(argv: Sequence[str]) -> int:
     args = parse_arguments(argv)
     setup_logging(args.verbose, args.quiet)
     job = build_job_config(args)
+    daemon_settings = build_daemon_settings(args)
     if job.replication.dryrun:
         log.info("dry run: nothing will be changed")
+    if job.execution.metrics_file and metrics.name_warning(job.execution.metrics_file):
+        log.warning("%s", metrics.name_warning(job.execution.metrics_file))
     runner = engine.make_runner(job)
     signals = SignalStop(runner)  # SIGTERM/SIGINT stop the runner: the engine then ends within seconds
     try:
+        if daemon_settings is not None:
+            return daemon.run(job, daemon_settings, runner)
         return engine.run(job, runner=runner).exit_code
     finally:
         signals.close()

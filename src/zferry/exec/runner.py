@@ -316,6 +316,12 @@ class Runner:
             children = list(self._children)
         terminate_groups(children)
 
+    def terminate_children(self) -> None:
+        """Terminate every running child's process group, leaving the runner usable (between daemon ticks)."""
+        with self._lock:
+            children = list(self._children)
+        terminate_groups(children)
+
     def terminate_all(self) -> None:
         """Stop starting commands and terminate every running child's process group."""
         self.stop()

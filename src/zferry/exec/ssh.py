@@ -259,6 +259,11 @@ class SshConnections:
                 error.transport_failure = True
                 raise error
 
+    def alive(self) -> bool:
+        """True while every master started so far still runs (daemon mode checks before each run)."""
+        with self._lock:
+            return all(proc.poll() is None for proc in self._procs.values())
+
     def close(self) -> None:
         """Stop every master connection and remove the control socket folder."""
         with self._lock:

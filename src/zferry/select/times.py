@@ -171,6 +171,15 @@ def parse_time_bound(text: str, tz: Optional[tzinfo] = None) -> Bound:
     )
 
 
+_DURATION_RE = re.compile(rf"(\d+)\s*({_UNITS})s?")
+
+
+def parse_duration(text: str) -> Optional[float]:
+    """A duration such as `300seconds`, `1 hours`, `1days`, `90min` in seconds; None if it is not one."""
+    match = _DURATION_RE.fullmatch(text.strip().lower())
+    return int(match.group(1)) * _MS_PER_UNIT[match.group(2)] / 1000 if match else None
+
+
 def _iso_to_unix(match: re.Match[str], tz: Optional[tzinfo]) -> int:
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     micros = int((fraction or "0").ljust(6, "0"))
