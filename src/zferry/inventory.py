@@ -103,7 +103,7 @@ def _list_versions(runner: Runner, side: Side, names: list[str], whole_tree: boo
         return zfs.parse_versions(_listing(runner, side, zfs.list_versions(side.root)))
     found: dict[str, tuple[Version, ...]] = {}
     for batch in zfs.argument_batches(names):
-        found.update(zfs.parse_versions(_listing(runner, side, zfs.list_versions_of(batch))))
+        found.update(zfs.parse_versions(_listing(runner, side, zfs.list_versions_of(batch, bookmarks=True))))
     return found
 
 

@@ -109,7 +109,9 @@ class PairReplication:
         """Replicate every selected dataset; `src_inventory` is a fresh source listing to reuse, if any."""
         started = time.monotonic()
         props = [self.config.datasets.exclude_property] if self.config.datasets.exclude_property else []
-        if src_inventory is None:
+        if src_inventory is None and self.config.cache_dir and not self.config.version_details and not props:
+            src_inventory = list_inventory_cached(self.runner, self.src, self.config.cache_dir)
+        elif src_inventory is None:
             src_inventory = list_inventory(self.runner, self.src, props, self.config.version_details)
         if src_inventory is None:
             raise ZferryError(f"source dataset {self.src} does not exist; check the name (zfs list {self.src.root})")

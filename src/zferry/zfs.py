@@ -62,10 +62,11 @@ def argument_batches(words: Sequence[str], limit: int = 100_000) -> list[list[st
     return [b for b in batches if b]
 
 
-def list_versions_of(datasets: Sequence[str], detail: bool = False) -> list[str]:
-    """The snapshots of some datasets (not of their children) in one call."""
+def list_versions_of(datasets: Sequence[str], detail: bool = False, bookmarks: bool = False) -> list[str]:
+    """The snapshots (and bookmarks, if asked) of some datasets (not of their children) in one call."""
     columns = ",".join(VERSION_COLUMNS + (VERSION_DETAIL_COLUMNS if detail else ()))
-    return [ZFS, "list", "-H", "-p", "-t", "snapshot", "-o", columns, "-d", "1", *datasets]
+    kinds = "snapshot,bookmark" if bookmarks else "snapshot"
+    return [ZFS, "list", "-H", "-p", "-t", kinds, "-o", columns, "-d", "1", *datasets]
 
 
 def list_creation(snapshots: Sequence[str]) -> list[str]:

@@ -8,6 +8,7 @@ import re
 import time
 
 from tests.integration.vm import GUEST_CHECKOUT, Vm
+from tests.integration.zferry_holds import release_zferry_holds
 
 
 def test_secondly_daemon_snapshots_and_replicates_until_its_lifetime_ends(vm: Vm, roots: tuple[str, str]) -> None:
@@ -71,3 +72,32 @@ def test_sigterm_ends_a_daemon_within_two_seconds(vm_hosts: Vm, roots: tuple[str
     assert out.split("left:")[1].split("log:")[0].strip() == "", out
     assert "tick" in out.split("log:")[1] or "snapshots sent" in out
     assert vm.snapshot_guids(dst)["@s1"] == vm.snapshot_guids(src)["@s1"]
+
+
+def test_a_cached_noop_run_costs_one_zfs_list_per_side(vm: Vm, roots: tuple[str, str]) -> None:
+    """What a daemon tick costs when nothing changed: with --cache-snapshots, one `zfs list -o
+    ...snapshots_changed` on each side; the source's cached list keeps its bookmarks, so once a
+    snapshot is gone its bookmark is still the base of the next incremental."""
+    src, dst = roots
+    cache, log = f"/tmp/cache-{src.replace('/', '_')}", f"/tmp/zfs-calls-{src.replace('/', '_')}"
+    cached = ["-r", "--cache-snapshots", "--cache-dir", cache, src, dst]
+    vm.sh(f"""
+        zfs create {src}/a; zfs snapshot -r {src}@s1
+        mkdir -p /opt/zfs-count-daemon
+        printf '#!/bin/sh\\necho "$*" >> {log}\\nexec /usr/sbin/zfs "$@"\\n' > /opt/zfs-count-daemon/zfs
+        chmod +x /opt/zfs-count-daemon/zfs
+    """)
+    vm.zferry(*cached)  # sends, bookmarks #s1
+    vm.sh("sleep 2.5")
+    vm.zferry(*cached)  # fills the caches, safely after the last change
+    vm.sh(f"rm -f {log}")
+    vm.zferry(*cached, env="PATH=/opt/zfs-count-daemon:$PATH")
+    calls = vm.sh(f"cat {log}").splitlines()
+    assert len(calls) == 2 and all("snapshots_changed" in c for c in calls), calls
+    # only the root changes: it is listed again on its own (`zfs list -d 1`), its child comes from the cache
+    vm.sh(f"zfs snapshot {src}@s2\n{release_zferry_holds(src)}zfs destroy {src}@s1")
+    result = vm.zferry("-v", "-v", *cached)
+    assert re.search(rf"send -[iI] #s1 {src}@s2 -> {dst}", result.output), [
+        line for line in result.output.splitlines() if "send" in line
+    ]
+    assert vm.snapshot_guids(dst)["@s2"] == vm.snapshot_guids(src)["@s2"]

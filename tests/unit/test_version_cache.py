@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.unit.fixtures import history
 from zferry.exec.probe import parse_probe
+from zferry.model import Version
 from zferry.observe.version_cache import VersionCache
 
 
@@ -40,3 +41,17 @@ def test_unreadable_cache_file_is_a_miss(tmp_path: Path) -> None:
 def test_probe_learns_the_remote_clock() -> None:
     caps = parse_probe("uid=0 now=2000\nzstd\n", started=1000.0, ended=1002.0)
     assert caps.clock_offset == 999.0 and caps.clock_error == 2.0 and caps.has("zstd")
+
+
+def test_bookmarks_are_kept_and_older_files_read(tmp_path: Path) -> None:
+    """The source is cached too: its bookmarks (bases once their snapshot is gone) come back as bookmarks."""
+    cache = VersionCache(str(tmp_path), "h", "p")
+    snap = history("a", dataset="p/x")[0]
+    mark = Version("p/x", "a", snap.guid, snap.createtxg, 0, is_bookmark=True)
+    cache.store("p/x", 1000, [snap, mark], listed_at=1010, clock_error=0)
+    cache.save()
+    hit = VersionCache(str(tmp_path), "h", "p").lookup("p/x", 1000)
+    assert hit is not None and [v.is_bookmark for v in hit] == [False, True] and hit[1].full_name == "p/x#a"
+    (tmp_path / "versions-h:p.json").write_text('{"p/y": [1000, [["b", 7, 3]]]}')  # written before bookmarks
+    old = VersionCache(str(tmp_path), "h", "p").lookup("p/y", 1000)
+    assert old is not None and old[0].full_name == "p/y@b" and not old[0].is_bookmark

@@ -1,6 +1,10 @@
 """`--cache-snapshots` for replication: each dataset's snapshot list, valid while its
 `snapshots_changed` property (OpenZFS >= 2.2) keeps the value it had when we listed it.
 
+Bookmarks are kept with the snapshots they were listed with. Creating one does not change
+`snapshots_changed`, so a cached list may lack newer bookmarks; that costs nothing, as a bookmark
+stands in for a snapshot only once the snapshot is destroyed, and that changes the property.
+
 Listing the snapshots of received, unmounted datasets is the slow part of a run where nothing
 is due (ZFS loads each dataset to walk its snapshots); the dataset listing that carries
 `snapshots_changed` is cheap. `snapshots_changed` counts whole seconds, so a snapshot taken in
@@ -43,7 +47,11 @@ class VersionCache:
         entry = self._entries.get(dataset)
         if entry is None or changed is None or entry[0] != changed:
             return None
-        return tuple(Version(dataset, str(n), int(g), int(t), 0) for n, g, t in entry[1])  # type: ignore[call-overload]
+        versions = []
+        for row in entry[1]:  # name, guid, createtxg, bookmark flag (missing in files of older versions)
+            bookmark = len(row) > 3 and bool(row[3])
+            versions.append(Version(dataset, str(row[0]), int(row[1]), int(row[2]), 0, bookmark))  # type: ignore[call-overload]
+        return tuple(versions)
 
     def store(
         self, dataset: str, changed: Optional[int], versions: Sequence[Version], listed_at: float, clock_error: float
@@ -52,7 +60,7 @@ class VersionCache:
         if changed is None or not listed_after_change(changed, listed_at, clock_error):
             self.forget(dataset)
             return
-        self._entries[dataset] = (changed, [[v.name, v.guid, v.createtxg] for v in versions if not v.is_bookmark])
+        self._entries[dataset] = (changed, [[v.name, v.guid, v.createtxg, int(v.is_bookmark)] for v in versions])
         self._dirty = True
 
     def forget(self, dataset: str) -> None:
