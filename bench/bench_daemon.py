@@ -58,7 +58,7 @@ def setup() -> tuple[str, str]:
         zfs create {src}; head -c 1M /dev/urandom > /{src}/data; zfs snapshot {src}@s0
         mkdir -p /opt/{TAG}
         printf '#!/bin/sh\\necho "$*" >> {ZFS_LOG}\\nexec /usr/sbin/zfs "$@"\\n' > /opt/{TAG}/zfs
-        printf '#!/bin/sh\\necho "$*" >> {SSH_LOG}\\nexec /usr/bin/ssh "$@"\\n' > /opt/{TAG}/ssh
+        printf '#!/bin/sh\\necho "ssh-call $*" >> {SSH_LOG}\\nexec /usr/bin/ssh "$@"\\n' > /opt/{TAG}/ssh
         chmod +x /opt/{TAG}/zfs /opt/{TAG}/ssh
         [ -f /root/.ssh/id_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519
         grep -qF "$(cat /root/.ssh/id_ed25519.pub)" /root/.ssh/authorized_keys \\
@@ -87,7 +87,7 @@ def daemon(seconds: int, src: str, dst: str, *extra: str) -> dict[str, float]:
     """)
     ticks = int(re.findall(r"lifetime over after (\d+) tick", out)[0])
     cpu_self, cpu_children = (float(x) for x in re.findall(r"cpu self=([0-9.]+) children=([0-9.]+)", out)[0])
-    ssh_lines = [line for line in out.splitlines() if "-o ControlPath=" in line or " -M " in line]
+    ssh_lines = [line for line in out.splitlines() if line.startswith("ssh-call ")]
     masters = sum(" -M " in line for line in ssh_lines)
     remote_zfs = sum(len(re.findall(r"(?<![\w/.-])zfs\s", line)) for line in ssh_lines if " -M " not in line)
     local_zfs = int(re.findall(r"zfs-local=(\d+)", out)[0])
