@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import re
 import shlex
 import sys
 from collections.abc import Sequence
 from typing import Optional
 
-from zferry import engine, validate
+from zferry import __version__, engine, validate
 from zferry.cli.lifecycle_options import STEPS, build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
 from zferry.cli.options import build_parser, normalize_arguments
 from zferry.cli.ssh_options import (
@@ -25,6 +26,7 @@ from zferry.engine import ExecutionSettings, JobConfig
 from zferry.errors import LockedError, UsageError, ZferryError
 from zferry.exec.runner import SignalStop
 from zferry.model import Endpoint
+from zferry.observe import logs
 from zferry.plan.replication import ConflictPolicy
 from zferry.replicate import VERBOSE, ReplicationConfig
 from zferry.retry import RetryPolicy
@@ -175,14 +177,10 @@ def build_retry_policy(args: argparse.Namespace) -> RetryPolicy:
     return RetryPolicy(args.retries, args.retry_min_sleep_secs, args.retry_max_sleep_secs, args.retry_max_elapsed_secs)
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
+def setup_logging(verbose: int, quiet: bool, settings: Optional[logs.LogSettings] = None, job: str = "") -> None:
+    """stderr at the level -v/-q choose; the log file, syslog and the format as `settings` say (none: stderr only)."""
     level = logging.WARNING if quiet else {0: logging.INFO, 1: VERBOSE}.get(verbose, logging.DEBUG)
-    logging.addLevelName(VERBOSE, "VERBOSE")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    log.handlers[:] = [handler]
-    log.setLevel(level)
-    log.propagate = False
+    logs.install(log, level, settings or logs.LogSettings(), job)
 
 
 def check_seconds(value: Optional[float], option: str) -> Optional[float]:
@@ -219,8 +217,9 @@ def build_job_config(args: argparse.Namespace) -> JobConfig:
 def run(argv: Sequence[str]) -> int:
     """Parse and check `argv`, run the job through the engine, and return its exit status."""
     args = parse_arguments(argv)
-    setup_logging(args.verbose, args.quiet)
-    job = build_job_config(args)
+    job = build_job_config(args)  # first: the log file is named after the job
+    setup_logging(args.verbose, args.quiet, logs.settings_from_args(args), job.name)
+    log.debug("zferry %s, job %s, pid %d: zferry %s", __version__, job.name, os.getpid(), shlex.join(argv))
     if job.replication.dryrun:
         log.info("dry run: nothing will be changed")
     runner = engine.make_runner(job)
@@ -237,7 +236,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return run(sys.argv[1:] if argv is None else argv)
     except LockedError as error:
         print(f"zferry: {error}", file=sys.stderr)
+        logs.log_to_files(log, logging.WARNING, f"{error} (exit status {error.exit_code})")
         return error.exit_code
     except ZferryError as error:
         print(f"zferry: error: {error}", file=sys.stderr)
+        logs.log_to_files(log, logging.ERROR, f"error: {error} (exit status {error.exit_code})")
         return error.exit_code
+    finally:
+        logs.close_files(log)
