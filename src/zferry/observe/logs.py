@@ -214,7 +214,9 @@ def point_current(directory: str, name: str) -> None:
     os.replace(temporary, os.path.join(directory, CURRENT))
 
 
-def file_handler(settings: LogSettings, job: str, started: datetime) -> Optional[logging.Handler]:
+def file_handler(
+    settings: LogSettings, job: str, started: datetime, logger: logging.Logger
+) -> Optional[logging.Handler]:
     """The handler writing this run's log file (DEBUG: everything), after retention and `current`.
 
     A folder we cannot use is a usage error with `--log-dir`; the default folder only warns (a
@@ -223,7 +225,7 @@ def file_handler(settings: LogSettings, job: str, started: datetime) -> Optional
     if settings.log_dir is None:
         return None
     try:
-        directory = private_dir(settings.log_dir, "--log-dir")
+        directory = private_dir(settings.log_dir, "--log-dir" if settings.explicit_dir else "the log folder")
         name, stream = open_log_file(directory, job, started)
         try:
             remove_old_files(directory, job, settings.keep, name)
@@ -232,10 +234,10 @@ def file_handler(settings: LogSettings, job: str, started: datetime) -> Optional
             stream.close()
             raise
     except (OSError, UsageError) as error:
-        message = getattr(error, "strerror", None) or str(error)
+        message = str(error) if isinstance(error, UsageError) else f"{settings.log_dir!r}: {error.strerror or error}"
         if settings.explicit_dir:
-            raise UsageError(f"--log-dir: cannot write a log file in {settings.log_dir!r}: {message}") from None
-        logging.getLogger("zferry").warning("no log file (use --no-log-file to silence this): %s", message)
+            raise UsageError(message if isinstance(error, UsageError) else f"--log-dir: {message}") from None
+        logger.warning("writing no log file: %s (--no-log-file turns log files off)", message)
         return None
     handler = _FileHandler(stream)
     handler.setLevel(logging.DEBUG)
@@ -311,7 +313,7 @@ def install(logger: logging.Logger, console_level: int, settings: LogSettings, j
     logger.handlers[:] = handlers  # a warning about the file or syslog goes to stderr
     logger.setLevel(console_level)
     logger.propagate = False
-    extra = [file_handler(settings, job, datetime.now(timezone.utc))]
+    extra = [file_handler(settings, job, datetime.now(timezone.utc), logger)]
     extra.append(syslog_handler(settings.syslog, job) if settings.syslog else None)
     for handler in extra:
         if handler is not None:
