@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_cli_ranges import refused
+from zferry import engine
 from zferry.cli.main import main, parse_arguments
 from zferry.errors import UsageError
 from zferry.observe import logs
@@ -286,11 +287,14 @@ def test_syslog_over_udp(logger: logging.Logger) -> None:
 def test_a_missing_syslog_socket_warns_once_and_the_run_goes_on(
     short_dir: Path, logger: logging.Logger, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    logs.install(logger, logging.INFO, LogSettings(syslog=SyslogSettings(str(short_dir / "none"))), "j")
+    settings = LogSettings(str(short_dir / "logs"), syslog=SyslogSettings(str(short_dir / "none")))
+    logs.install(logger, logging.INFO, settings, "j")
     logger.info("one")
     logger.info("two")
+    logs.close_files(logger)
     err = capsys.readouterr().err
     assert err.count("cannot log to syslog") == 1 and "one" in err and "two" in err
+    assert "cannot log to syslog" in (short_dir / "logs" / "current").read_text()
 
 
 def test_syslog_going_away_mid_run_warns_once(
@@ -349,3 +353,14 @@ def test_bad_usage_writes_no_log_file(no_zfs: Path, tmp_path: Path, capsys: pyte
     assert not Path(os.path.expanduser("~/zferry-logs")).exists()
     assert main(["--lock-dir", str(tmp_path / "l"), *PAIR]) == 1  # the default: ~/zferry-logs
     assert len(list(Path(os.path.expanduser("~/zferry-logs")).iterdir())) == 2  # a file and current
+
+
+def test_a_crash_leaves_its_traceback_in_the_log_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug, password=hunter2")
+
+    monkeypatch.setattr(engine, "run", bug)
+    with pytest.raises(RuntimeError):
+        main(["--lock-dir", str(tmp_path / "l"), "--log-dir", str(tmp_path / "logs"), *PAIR])
+    text = (tmp_path / "logs" / "current").read_text()
+    assert " CRITICAL crashed:\nTraceback" in text and "RuntimeError: a bug, password=***" in text

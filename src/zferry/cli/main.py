@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Optional
 
@@ -242,5 +243,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"zferry: error: {error}", file=sys.stderr)
         logs.log_to_files(log, logging.ERROR, f"error: {error} (exit status {error.exit_code})")
         return error.exit_code
+    except Exception:  # a bug: its traceback goes to stderr (by Python) and to the log file
+        logs.log_to_files(log, logging.CRITICAL, f"crashed:\n{traceback.format_exc()}")
+        raise
     finally:
         logs.close_files(log)

@@ -283,7 +283,7 @@ def reachable(address: SyslogAddress) -> Optional[str]:
     return why
 
 
-def syslog_handler(settings: SyslogSettings, job: str) -> Optional[logging.Handler]:
+def syslog_handler(settings: SyslogSettings, job: str, logger: logging.Logger) -> Optional[logging.Handler]:
     """A handler sending to syslog as `zferry[pid]: job: message`; None (after a warning) if it is unreachable."""
     why = reachable(settings.address)
     handler = None
@@ -293,7 +293,7 @@ def syslog_handler(settings: SyslogSettings, job: str) -> Optional[logging.Handl
         except OSError as error:  # a UDP host name that does not resolve
             why = error.strerror or str(error)
     if handler is None:
-        _warn(f"cannot log to syslog at {settings.address}: {why}; logging without it")
+        logger.warning("cannot log to syslog at %s: %s; logging without it", settings.address, why)
         return None
     handler.ident = f"zferry[{os.getpid()}]: "
     handler.setLevel(settings.level)
@@ -309,18 +309,19 @@ def install(logger: logging.Logger, console_level: int, settings: LogSettings, j
     console.setLevel(console_level)
     console.setFormatter(console_formatter(settings.format, job))
     console.addFilter(RedactingFilter())
-    handlers: list[logging.Handler] = [console]
-    logger.handlers[:] = handlers  # a warning about the file or syslog goes to stderr
+    logger.handlers[:] = [console]  # a warning about the file or syslog goes to stderr
     logger.setLevel(console_level)
     logger.propagate = False
-    extra = [file_handler(settings, job, datetime.now(timezone.utc), logger)]
-    extra.append(syslog_handler(settings.syslog, job) if settings.syslog else None)
-    for handler in extra:
-        if handler is not None:
-            handler.addFilter(RedactingFilter())
-            handlers.append(handler)
-    logger.handlers[:] = handlers
-    logger.setLevel(min(h.level for h in handlers))
+    _add(logger, file_handler(settings, job, datetime.now(timezone.utc), logger))
+    if settings.syslog:  # after the file: a warning that syslog is unreachable is in the file too
+        _add(logger, syslog_handler(settings.syslog, job, logger))
+
+
+def _add(logger: logging.Logger, handler: Optional[logging.Handler]) -> None:
+    if handler is not None:
+        handler.addFilter(RedactingFilter())
+        logger.addHandler(handler)
+        logger.setLevel(min(logger.level, handler.level))
 
 
 def close_files(logger: logging.Logger) -> None:
