@@ -54,7 +54,7 @@ def read_only_session(
             connections,
             config.execution.privilege_elevation,
             config.execution.sudo,
-            (),  # no helper programs: nothing is streamed
+            config.replication.stream.programs(),
             config.replication.retry,
         )
         yield Session(runner, connector, config)
