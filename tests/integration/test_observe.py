@@ -83,6 +83,10 @@ def test_monitor_exit_codes_fresh_warning_critical_missing(vm: Vm, roots: tuple[
     code, out = check(plan("1 hours", "2 hours"), src, "dummy")
     assert code == 0 and out.startswith("ZFERRY OK - ")
     assert f"'{src}:prod_onsite_*_hourly:latest'=" in out and ";3600;7200;0;" in out
+    cache = ["--cache-snapshots", "--cache-dir", f"/tmp/{src.replace('/', '_')}-cache"]
+    for _ in range(2):  # listed and stored, then from the cache (snapshots_changed did not move)
+        code, out = check(plan("1 hours", "2 hours"), *cache, src, "dummy")
+        assert code == 0 and f"'{src}:prod_onsite_*_hourly:latest'=" in out
     vm.sh("sleep 2")
     code, out = check(plan("1 seconds", "2 hours"), src, "dummy")
     assert code == 1 and out.startswith("ZFERRY WARNING - ")
