@@ -2,8 +2,8 @@
 
 Synthetic (no VM): N snapshot lines per side, half of them common, parsed and merged by the
 same code the command runs (`zfs.parse_version_line`, `compare_dataset`), rows written to
-/dev/null. Real (`--real N`): one dataset with N snapshots in the test VM (taken in one
-`zfs program`), replicated with `zfs send -R`, then `zferry --compare-snapshot-lists` there.
+/dev/null. Real (`--real N`): one dataset with N snapshots in the test VM (a `zfs snapshot`
+loop: a channel program takes one snapshot per dataset and txg), replicated with `zfs send -R`, then `zferry --compare-snapshot-lists` there.
 
 Run: PYTHONPATH=src python bench/bench_compare.py [--snapshots 100000] [--real 5000]
 """
@@ -75,10 +75,7 @@ def real(n: int) -> None:
         zpool list -H src >/dev/null && zpool list -H dst >/dev/null
         zfs destroy -r src/benchcmp 2>/dev/null || true; zfs destroy -r dst/benchcmp 2>/dev/null || true
         zfs create src/benchcmp
-        cat > /tmp/snaps.lua <<'EOF'
-for i = 1, {n} do zfs.sync.snapshot("src/benchcmp@s" .. i) end
-EOF
-        zfs program -t 100000000 src /tmp/snaps.lua >/dev/null
+        for i in $(seq 1 {n}); do zfs snapshot src/benchcmp@s$i; done  # a channel program takes one per txg
         zfs send -R src/benchcmp@s{n} | zfs receive -u dst/benchcmp
         zfs snapshot src/benchcmp@extra
     """)
