@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, TextIO
 
 from zferry.endpoints import Connector
 from zferry.errors import EXIT_ERROR, EXIT_OK, LockedError
@@ -25,6 +25,10 @@ from zferry.lifecycle.pair_job import LifecycleReport, run_pair
 from zferry.lock import DestinationLocks
 from zferry.model import Endpoint
 from zferry.replicate import PairReplication, PairReport, ReplicationConfig
+
+if TYPE_CHECKING:
+    from zferry.observe.compare import CompareReport
+    from zferry.observe.monitor import MonitorConfig, MonitorReport
 
 log = logging.getLogger("zferry")
 Pair = tuple[Endpoint, Endpoint]
@@ -245,3 +249,25 @@ class _CancelWatcher:
     def close(self) -> None:
         self._done.set()
         self._thread.join(timeout=1)
+
+
+def compare(
+    config: JobConfig,
+    out: TextIO,
+    selector: str = "src+dst+all",
+    cancel: Optional[threading.Event] = None,
+    runner: Optional[Runner] = None,
+) -> CompareReport:
+    """`--compare-snapshot-lists`: TSV rows of each pair's snapshots to `out` (see `zferry.observe.compare`)."""
+    from zferry.observe import compare as observe_compare  # it builds on this module
+
+    return observe_compare.compare(config, out, selector, cancel, runner)
+
+
+def monitor(
+    config: JobConfig, plan: MonitorConfig, cancel: Optional[threading.Event] = None, runner: Optional[Runner] = None
+) -> MonitorReport:
+    """`--monitor-snapshots`: Nagios-style check of snapshot ages (see `zferry.observe.monitor`)."""
+    from zferry.observe import monitor as observe_monitor  # it builds on this module
+
+    return observe_monitor.monitor(config, plan, cancel, runner)

@@ -27,6 +27,7 @@ def test_the_optional_value_options_are_the_ones_we_test() -> None:
     names = sorted(a.option_strings[0] for a in optional_value_options())
     assert names == [
         "--cache-snapshots",
+        "--compare-snapshot-lists",
         "--delete-dst-snapshots",
         "--delete-empty-dst-datasets",
         "--dryrun",

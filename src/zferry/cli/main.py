@@ -15,6 +15,7 @@ from typing import Optional
 
 from zferry import __version__, engine, validate
 from zferry.cli.lifecycle_options import STEPS, build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
+from zferry.cli.observe_options import build_monitor_config, monitor_requested, read_only_mode
 from zferry.cli.options import build_parser, normalize_arguments
 from zferry.cli.ssh_options import (
     build_property_rules,
@@ -28,6 +29,7 @@ from zferry.errors import LockedError, UsageError, ZferryError
 from zferry.exec.runner import SignalStop
 from zferry.model import Endpoint
 from zferry.observe import logs
+from zferry.observe.monitor import UNKNOWN
 from zferry.plan.replication import ConflictPolicy
 from zferry.replicate import VERBOSE, ReplicationConfig
 from zferry.retry import RetryPolicy
@@ -218,23 +220,50 @@ def build_job_config(args: argparse.Namespace) -> JobConfig:
 def run(argv: Sequence[str]) -> int:
     """Parse and check `argv`, run the job through the engine, and return its exit status."""
     args = parse_arguments(argv)
-    job = build_job_config(args)  # first: the log file is named after the job
+    mode = read_only_mode(args)
+    monitor_config = build_monitor_config(args) if mode == "monitor" else None
+    job = build_job_config(args)  # before the logs: the log file is named after the job
     setup_logging(args.verbose, args.quiet, logs.settings_from_args(args), job.name)
     log.debug("zferry %s, job %s, pid %d: zferry %s", __version__, job.name, os.getpid(), shlex.join(argv))
-    if job.replication.dryrun:
+    if job.replication.dryrun and mode is None:
         log.info("dry run: nothing will be changed")
     runner = engine.make_runner(job)
     signals = SignalStop(runner)  # SIGTERM/SIGINT stop the runner: the engine then ends within seconds
     try:
+        if mode == "compare":
+            return engine.compare(job, sys.stdout, args.compare_snapshot_lists, runner=runner).exit_code
+        if monitor_config is not None:
+            report = engine.monitor(job, monitor_config, runner=runner)
+            sys.stdout.write(report.text)
+            return report.exit_code
         return engine.run(job, runner=runner).exit_code
     finally:
         signals.close()
 
 
+def _monitor_main(argv: Sequence[str]) -> int:
+    """`main` for a monitoring run: every failure, bad usage included, is UNKNOWN (exit 3) on stdout."""
+    try:
+        return run(argv)
+    except SystemExit as exit_:  # argparse's usage errors (and --help, which is no failure)
+        if exit_.code in (0, None):
+            return 0
+        message = "bad usage (see the error above)"
+    except ZferryError as error:
+        message = str(error)
+    finally:
+        logs.close_files(log)
+    print(f"ZFERRY UNKNOWN - {' '.join(message.split())}")
+    return UNKNOWN
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run zferry with `argv` (default: the process arguments); return the exit status."""
+    words = sys.argv[1:] if argv is None else argv
+    if monitor_requested(words):
+        return _monitor_main(words)
     try:
-        return run(sys.argv[1:] if argv is None else argv)
+        return run(words)
     except LockedError as error:
         print(f"zferry: {error}", file=sys.stderr)
         logs.log_to_files(log, logging.WARNING, f"{error} (exit status {error.exit_code})")

@@ -11,6 +11,7 @@ from typing import Optional
 from zferry import __version__
 from zferry.cli.lifecycle_options import SnapshotFilterStep, add_lifecycle_options
 from zferry.cli.numbers import seconds, whole_number
+from zferry.cli.observe_options import add_observe_options
 from zferry.cli.ssh_options import add_remote_options
 from zferry.errors import UsageError
 
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _retries(parser)
     _execution(parser)
     _logging(parser)
+    add_observe_options(parser)
     return parser
 
 

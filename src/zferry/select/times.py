@@ -250,3 +250,14 @@ def parse_times_and_ranks(values: Sequence[str], tz: Optional[tzinfo] = None) ->
     if not values:
         raise UsageError(f"{OPTION}: needs a TIMERANGE, optionally followed by RANKRANGEs")
     return TimesAndRanks(parse_time_range(values[0], tz), tuple(parse_rank_range(v) for v in values[1:]))
+
+
+_DURATION_RE = re.compile(rf"(\d+)\s*({_UNITS})s?")
+
+
+def parse_duration(text: str, option: str) -> float:
+    """A duration such as `90 minutes`, `2hours` or `1 seconds`, in seconds."""
+    match = _DURATION_RE.fullmatch(text.strip())
+    if match is None:
+        raise UsageError(f"{option}: cannot read the duration {text!r}; write e.g. '90 minutes', '26 hours', '7 days'")
+    return int(match.group(1)) * _MS_PER_UNIT[match.group(2)] / 1000
