@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Optional
 
 from zferry import engine, validate
+from zferry.cli import audit_cli
+from zferry.cli.audit_cli import audit_path
 from zferry.cli.lifecycle_options import STEPS, build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
 from zferry.cli.options import build_parser, normalize_arguments
 from zferry.cli.ssh_options import (
@@ -211,6 +213,7 @@ def build_job_config(args: argparse.Namespace) -> JobConfig:
         lock_wait=check_seconds(args.lock_wait, "--lock-wait") or 0.0,
         privilege_elevation=not args.no_privilege_elevation,
         sudo=program_name(args.sudo_program, "--sudo-program") or "sudo",
+        audit_log=audit_path(args.audit_log),
     )
     job_name = validate.job_name(args.job_name) if args.job_name else ""
     return JobConfig(tuple(pairs), config, lifecycle, build_ssh_settings(args), execution, job_name)
@@ -233,8 +236,11 @@ def run(argv: Sequence[str]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run zferry with `argv` (default: the process arguments); return the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["audit"] and args[1:2] in ([], ["tail"], ["-h"], ["--help"]):  # a pool may be named audit
+        return audit_cli.main(args[1:])
     try:
-        return run(sys.argv[1:] if argv is None else argv)
+        return run(args)
     except LockedError as error:
         print(f"zferry: {error}", file=sys.stderr)
         return error.exit_code

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from zferry import __version__
+from zferry.cli.audit_cli import add_audit_option
 from zferry.cli.lifecycle_options import SnapshotFilterStep, add_lifecycle_options
 from zferry.cli.numbers import seconds, whole_number
 from zferry.cli.ssh_options import add_remote_options
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_remote_options(parser)
     _retries(parser)
     _execution(parser)
+    add_audit_option(parser)
     return parser
 
 
