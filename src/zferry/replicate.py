@@ -393,9 +393,10 @@ class PairReplication:
     def _clear_placeholder(self, dst_name: str) -> None:
         dataset = self._dst_inventory.datasets.get(dst_name)
         if dataset is not None and dataset.is_placeholder:
-            argv = zfs.clear_placeholder(dst_name)
             reason = "it now holds a replica: its placeholder marker goes"
-            destructive.run(self.runner, self.dst.host, argv, audit.PROPERTY, (dst_name,), reason)
+            destructive.run(
+                self.runner, self.dst.host, zfs.clear_placeholder(dst_name), audit.PROPERTY, (dst_name,), reason
+            )
 
     def _transfer(
         self, send_argv: list[str], src_name: str, dst_name: str, force: bool, full: bool, why: Optional[str] = None

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from tests.integration.test_safety import make
 from tests.integration.vm import Vm
+from tests.integration.zferry_holds import release_zferry_holds
 
 
 def records(vm: Vm, path: str) -> list[dict[str, object]]:
@@ -129,7 +130,7 @@ def test_deleting_an_orphan_dataset_records_the_hold_release_and_the_destroy(vm:
     log = f"/tmp/{dst.replace('/', '-')}.jsonl"
     make(vm, src, ["keep", "gone"], ["s1"])
     vm.zferry("-r", src, dst)
-    vm.sh(f"zfs destroy -r {src}/gone")
+    vm.sh(release_zferry_holds(f"{src}/gone") + f"zfs destroy -r {src}/gone")
     vm.zferry("-r", "--delete-dst-datasets", src, dst, "--audit-log", log)
     assert not vm.exists(f"{dst}/gone")
     why = "not on the source; --delete-dst-datasets"
