@@ -191,6 +191,7 @@ def test_follow_sees_appended_and_rotated_files(tmp_path: pathlib.Path) -> None:
 def test_audit_log_option(tmp_path: pathlib.Path) -> None:
     assert audit_cli.audit_path(None) == os.path.expanduser("~/zferry-logs/audit.jsonl")
     assert audit_cli.audit_path("~/a.jsonl") == os.path.expanduser("~/a.jsonl")
+    assert audit_cli.audit_path(None, "/var/log/zferry") == "/var/log/zferry/audit.jsonl"
     assert os.path.isabs(audit_cli.audit_path("rel.jsonl"))
     assert main(["--audit-log", "", "tank/a", "backup/a"]) == 2
 

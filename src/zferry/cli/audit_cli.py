@@ -27,10 +27,11 @@ def add_audit_option(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--audit-log", metavar="FILE", help=AUDIT_HELP)
 
 
-def audit_path(value: Optional[str]) -> str:
-    """The audit log's absolute path: `value` (~ expanded), or the default. No file is touched."""
+def audit_path(value: Optional[str], log_dir: Optional[str] = None) -> str:
+    """The audit log's absolute path: `value` (~ expanded), else `audit.jsonl` in `log_dir`, else the
+    default. No file is touched."""
     if value is None:
-        return default_audit_path()
+        return os.path.join(os.path.expanduser(log_dir), "audit.jsonl") if log_dir else default_audit_path()
     if not value.strip():
         raise UsageError("--audit-log needs a file name, e.g. --audit-log /var/log/zferry/audit.jsonl")
     return os.path.abspath(os.path.expanduser(value))
