@@ -14,8 +14,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Optional, TextIO
 
+from zferry.destructive import record_lock_takeover
 from zferry.endpoints import Connector
 from zferry.errors import EXIT_ERROR, EXIT_OK, LockedError
 from zferry.exec.runner import Runner
@@ -24,6 +26,7 @@ from zferry.lifecycle.config import DUMMY, LifecycleConfig
 from zferry.lifecycle.pair_job import LifecycleReport, run_pair
 from zferry.lock import DestinationLocks
 from zferry.model import Endpoint
+from zferry.observe.audit import AuditLog, Origin
 from zferry.replicate import PairReplication, PairReport, ReplicationConfig
 
 if TYPE_CHECKING:
@@ -45,6 +48,7 @@ class ExecutionSettings:
     lock_wait: float = 0.0
     privilege_elevation: bool = True
     sudo: str = "sudo"
+    audit_log: Optional[str] = None  # the audit trail's file (None: nothing recorded); see observe/audit.py
 
 
 @dataclass(frozen=True)
@@ -109,10 +113,11 @@ class JobReport:
     started: float
     finished: float = 0.0
     pairs: list[PairResult] = field(default_factory=list)
+    audit_error: Optional[str] = None  # the audit log could not be written (its actions were not run)
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if all(p.ok for p in self.pairs) else EXIT_ERROR
+        return EXIT_OK if all(p.ok for p in self.pairs) and self.audit_error is None else EXIT_ERROR
 
 
 def default_job_name(pairs: Sequence[Pair]) -> str:
@@ -152,11 +157,15 @@ def _ignore(event: Event) -> None:
 def make_runner(config: JobConfig) -> Runner:
     """The runner a job's commands go through (dry run, environment, time limits)."""
     execution = config.execution
+    dry_run = config.replication.dryrun is not None
     return Runner(
-        dry_run=config.replication.dryrun is not None,
+        dry_run=dry_run,
         env=execution.env,
         timeout=execution.timeout,
         stall_timeout=execution.stall_timeout,
+        audit=AuditLog(execution.audit_log, Origin.current(config.name))
+        if execution.audit_log and not dry_run
+        else None,
     )
 
 
@@ -180,7 +189,8 @@ def run(
     report = JobReport(config.name, time.time())
     targets = [] if config.replication.dryrun else lock_targets(config.pairs, config.ssh)  # only writers lock
     try:
-        with DestinationLocks(targets, config.execution.lock_dir, config.execution.lock_wait, runner.cancel):
+        takeover = partial(record_lock_takeover, runner.audit)
+        with DestinationLocks(targets, config.execution.lock_dir, config.execution.lock_wait, runner.cancel, takeover):
             connector = Connector(
                 runner,
                 connections,
@@ -196,6 +206,13 @@ def run(
     finally:
         runner.terminate_all()
         connections.close()
+        if runner.audit is not None:
+            runner.audit.close()
+            report.audit_error = runner.audit.error
+            if report.audit_error:
+                log.error(
+                    "%s: no destroy, rollback, forced receive or property change ran after that", report.audit_error
+                )
         if watcher is not None:
             watcher.close()
         report.finished = time.time()

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from typing import Optional
 
 from zferry import __version__, engine, validate
+from zferry.cli import audit_cli
+from zferry.cli.audit_cli import audit_path
 from zferry.cli.lifecycle_options import STEPS, build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
 from zferry.cli.observe_options import build_monitor_config, monitor_requested, read_only_mode
 from zferry.cli.options import build_parser, normalize_arguments
@@ -212,6 +214,7 @@ def build_job_config(args: argparse.Namespace) -> JobConfig:
         lock_wait=check_seconds(args.lock_wait, "--lock-wait") or 0.0,
         privilege_elevation=not args.no_privilege_elevation,
         sudo=program_name(args.sudo_program, "--sudo-program") or "sudo",
+        audit_log=audit_path(args.audit_log, logs.resolve_log_dir(args)),
     )
     job_name = validate.job_name(args.job_name) if args.job_name else ""
     return JobConfig(tuple(pairs), config, lifecycle, build_ssh_settings(args), execution, job_name)
@@ -259,7 +262,9 @@ def _monitor_main(argv: Sequence[str]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run zferry with `argv` (default: the process arguments); return the exit status."""
-    words = sys.argv[1:] if argv is None else argv
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["audit"] and words[1:2] in ([], ["tail"], ["-h"], ["--help"]):  # a pool may be named audit
+        return audit_cli.main(words[1:])
     if monitor_requested(words):
         return _monitor_main(words)
     try:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from zferry import __version__
+from zferry.cli.audit_cli import add_audit_option
 from zferry.cli.lifecycle_options import SnapshotFilterStep, add_lifecycle_options
 from zferry.cli.numbers import seconds, whole_number
 from zferry.cli.observe_options import add_observe_options
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _retries(parser)
     _execution(parser)
     _logging(parser)
+    add_audit_option(parser)
     add_observe_options(parser)
     return parser
 

@@ -24,10 +24,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import IO, Any, Callable, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional
 
 from zferry.errors import CommandError, Interrupted
 from zferry.exec.host import STAGE_FAILED, Host
+
+if TYPE_CHECKING:
+    from zferry.observe.audit import AuditLog
 
 log = logging.getLogger("zferry")
 
@@ -134,8 +137,10 @@ class Runner:
         env: Optional[dict[str, str]] = None,
         timeout: Optional[float] = None,
         stall_timeout: Optional[float] = None,
+        audit: Optional[AuditLog] = None,
     ) -> None:
         self.dry_run = dry_run
+        self.audit = audit  # where zferry.destructive records what it runs (None: unrecorded)
         self.env = env
         self.timeout = timeout
         self.stall_timeout = stall_timeout
