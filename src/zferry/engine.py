@@ -14,8 +14,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Optional, TextIO
 
+from zferry.destructive import record_lock_takeover
 from zferry.endpoints import Connector
 from zferry.errors import EXIT_ERROR, EXIT_OK, LockedError
 from zferry.exec.runner import Runner
@@ -25,7 +27,12 @@ from zferry.lifecycle.pair_job import LifecycleReport, run_pair
 from zferry.lock import DestinationLocks
 from zferry.model import Endpoint
 from zferry.observe import metrics_job
+from zferry.observe.audit import AuditLog, Origin
 from zferry.replicate import PairReplication, PairReport, ReplicationConfig
+
+if TYPE_CHECKING:
+    from zferry.observe.compare import CompareReport
+    from zferry.observe.monitor import MonitorConfig, MonitorReport
 
 log = logging.getLogger("zferry")
 Pair = tuple[Endpoint, Endpoint]
@@ -42,6 +49,7 @@ class ExecutionSettings:
     lock_wait: float = 0.0
     privilege_elevation: bool = True
     sudo: str = "sudo"
+    audit_log: Optional[str] = None  # the audit trail's file (None: nothing recorded); see observe/audit.py
     metrics_file: Optional[str] = None  # Prometheus text written after each run (observe/metrics_job.py)
 
 
@@ -108,10 +116,11 @@ class JobReport:
     started: float
     finished: float = 0.0
     pairs: list[PairResult] = field(default_factory=list)
+    audit_error: Optional[str] = None  # the audit log could not be written (its actions were not run)
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if all(p.ok for p in self.pairs) else EXIT_ERROR
+        return EXIT_OK if all(p.ok for p in self.pairs) and self.audit_error is None else EXIT_ERROR
 
 
 def default_job_name(pairs: Sequence[Pair]) -> str:
@@ -151,11 +160,15 @@ def _ignore(event: Event) -> None:
 def make_runner(config: JobConfig) -> Runner:
     """The runner a job's commands go through (dry run, environment, time limits)."""
     execution = config.execution
+    dry_run = config.replication.dryrun is not None
     return Runner(
-        dry_run=config.replication.dryrun is not None,
+        dry_run=dry_run,
         env=execution.env,
         timeout=execution.timeout,
         stall_timeout=execution.stall_timeout,
+        audit=AuditLog(execution.audit_log, Origin.current(config.name))
+        if execution.audit_log and not dry_run
+        else None,
     )
 
 
@@ -224,13 +237,24 @@ class Session:
         report = JobReport(config.name, time.time())
         targets = [] if config.replication.dryrun else lock_targets(config.pairs, config.ssh)  # only writers lock
         try:
-            with DestinationLocks(targets, config.execution.lock_dir, config.execution.lock_wait, runner.cancel):
+            takeover = partial(record_lock_takeover, runner.audit)
+            with DestinationLocks(
+                targets, config.execution.lock_dir, config.execution.lock_wait, runner.cancel, takeover
+            ):
                 _run_pairs(runner, self.connector, config, tracker, report)
         except LockedError:
             runner.check_cancelled()  # a stop ended the --lock-wait
             raise
         finally:
             runner.terminate_children()  # nothing should run now; the runner stays usable for the next run
+            if runner.audit is not None:
+                runner.audit.close()  # a later run opens it again; a write error stays (no more destroys)
+                report.audit_error = runner.audit.error
+                if report.audit_error:
+                    log.error(
+                        "%s: no destroy, rollback, forced receive or property change ran after that",
+                        report.audit_error,
+                    )
             if watcher is not None:
                 watcher.close()
             report.finished = time.time()
@@ -286,3 +310,25 @@ class _CancelWatcher:
     def close(self) -> None:
         self._done.set()
         self._thread.join(timeout=1)
+
+
+def compare(
+    config: JobConfig,
+    out: TextIO,
+    selector: str = "src+dst+all",
+    cancel: Optional[threading.Event] = None,
+    runner: Optional[Runner] = None,
+) -> CompareReport:
+    """`--compare-snapshot-lists`: TSV rows of each pair's snapshots to `out` (see `zferry.observe.compare`)."""
+    from zferry.observe import compare as observe_compare  # it builds on this module
+
+    return observe_compare.compare(config, out, selector, cancel, runner)
+
+
+def monitor(
+    config: JobConfig, plan: MonitorConfig, cancel: Optional[threading.Event] = None, runner: Optional[Runner] = None
+) -> MonitorReport:
+    """`--monitor-snapshots`: Nagios-style check of snapshot ages (see `zferry.observe.monitor`)."""
+    from zferry.observe import monitor as observe_monitor  # it builds on this module
+
+    return observe_monitor.monitor(config, plan, cancel, runner)

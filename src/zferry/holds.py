@@ -17,12 +17,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Callable
 
-from zferry import zfs
+from zferry import destructive, zfs
 from zferry.errors import CommandError
 from zferry.exec.host import Host
 from zferry.exec.runner import Runner
 from zferry.inventory import Side
 from zferry.model import Inventory, Version
+from zferry.observe import audit
 from zferry.plan.replication import DatasetPlan
 
 log = logging.getLogger("zferry")
@@ -42,12 +43,14 @@ def holds_of(runner: Runner, host: Host, snapshots: Sequence[str]) -> dict[str, 
     return found
 
 
-def release_own(runner: Runner, host: Host, tag: str, snapshots: Sequence[str]) -> set[str]:
-    """Release `tag` wherever it is on `snapshots`; return those still held by someone else."""
+def release_own(runner: Runner, host: Host, tag: str, snapshots: Sequence[str], why: str) -> set[str]:
+    """Release `tag` wherever it is on `snapshots` (before destroying them for `why`: recorded in the
+    audit log); return those still held by someone else."""
     if not snapshots:
         return set()
     found = holds_of(runner, host, snapshots)
-    _run_batched(runner, host, sorted(s for s, tags in found.items() if tag in tags), lambda b: zfs.release(tag, b))
+    for batch in zfs.argument_batches(sorted(s for s, tags in found.items() if tag in tags)):
+        destructive.run(runner, host, zfs.release(tag, batch), audit.RELEASE_HOLDS, batch, f"before destroying: {why}")
     return {s for s, tags in found.items() if tags - {tag}}
 
 

@@ -18,7 +18,7 @@ from zferry.errors import CommandError, DatasetNotFound
 from zferry.exec.host import Host
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
-from zferry.model import Inventory, Version
+from zferry.model import Dataset, Inventory, Version
 from zferry.observe.host_clock import host_time
 from zferry.observe.version_cache import VersionCache
 from zferry.retry import RetryPolicy, call_with_retries, is_transient
@@ -47,13 +47,22 @@ def list_inventory(
 
     `detail` adds creation times and hold counts.
     """
+    datasets = list_datasets(runner, side, user_props, recursive)
+    if datasets is None:
+        return None
+    versions = zfs.parse_versions(_listing(runner, side, zfs.list_versions(side.root, detail, recursive)), detail)
+    return Inventory(datasets, versions, detail)
+
+
+def list_datasets(
+    runner: Runner, side: Side, user_props: Sequence[str] = (), recursive: bool = True
+) -> Optional[dict[str, Dataset]]:
+    """A tree's datasets (or just its root's) in one zfs call, None if the root does not exist."""
     try:
         out = _listing(runner, side, zfs.list_datasets(side.root, user_props, recursive))
     except DatasetNotFound:
         return None
-    datasets = zfs.parse_datasets(out, user_props)
-    versions = zfs.parse_versions(_listing(runner, side, zfs.list_versions(side.root, detail, recursive)), detail)
-    return Inventory(datasets, versions, detail)
+    return zfs.parse_datasets(out, user_props)
 
 
 def _listing(runner: Runner, side: Side, argv: list[str]) -> str:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Optional
+from typing import Callable, Optional
 
 from zferry.errors import LockedError, UsageError
 
@@ -61,6 +61,20 @@ def lock_key(host: Optional[str], root: str) -> str:
     return f"dst-{digest}.lock"
 
 
+def stale_holder(content: str) -> Optional[int]:
+    """The pid a lock file names ("pid N"), if that process no longer exists (its holder died)."""
+    word = content.strip().rpartition(" ")[2]
+    if not content.startswith("pid ") or not word.isdigit() or int(word) == os.getpid():
+        return None
+    try:
+        os.kill(int(word), 0)
+    except ProcessLookupError:
+        return int(word)
+    except PermissionError:  # exists, belongs to someone else
+        return None
+    return None
+
+
 class DestinationLocks:
     """`with DestinationLocks(targets, dir, wait):` holds one lock per (host, root), or raises LockedError.
 
@@ -74,8 +88,11 @@ class DestinationLocks:
         lock_dir: Optional[str] = None,
         wait: float = 0.0,
         cancel: Optional[threading.Event] = None,
+        on_takeover: Optional[Callable[[str, str, int], None]] = None,
     ) -> None:
         self.dir = lock_dir or default_lock_dir()
+        # called with (lock file, "host:root", pid) when the file names a holder whose process is gone
+        self.on_takeover = on_takeover
         self.targets = sorted(set(targets), key=lambda t: (t[0] or "", t[1]))
         self.wait = wait
         self.cancel = cancel or threading.Event()
@@ -101,6 +118,9 @@ class DestinationLocks:
         try:
             self._check_file(fd, path)
             self._acquire(fd, path, host, root)
+            stale = stale_holder(os.pread(fd, 64, 0).decode(errors="replace"))
+            if stale is not None and self.on_takeover is not None:
+                self.on_takeover(path, f"{host}:{root}" if host else root, stale)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
         except BaseException:
@@ -134,6 +154,10 @@ class DestinationLocks:
 
     def _release(self) -> None:
         for fd in reversed(self._fds):
+            try:
+                os.ftruncate(fd, 0)  # a clean end names no holder: a pid left in the file means a crash
+            except OSError:
+                pass
             os.close(fd)  # closing drops the flock
         self._fds = []
 

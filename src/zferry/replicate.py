@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
-from zferry import zfs
+from zferry import destructive, zfs
 from zferry.errors import CommandError, ConflictError, ZferryError
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
 from zferry.holds import hold_tag, release_own
 from zferry.inventory import Side, list_inventory, list_inventory_cached
 from zferry.model import Dataset, Inventory, Version
+from zferry.observe import audit
 from zferry.observe.progress import Progress
 from zferry.plan import guard
 from zferry.plan.clones import as_clone, blocked, clone_waves, find_version, same_snapshot, within
@@ -322,7 +323,9 @@ class PairReplication:
 
     def _discard_partial(self, dst_name: str, reason: str) -> Optional[Dataset]:
         log.warning("%s: %s; discarding the partial receive (zfs receive -A) and starting over", dst_name, reason)
-        self.runner.run(self.dst.host, zfs.receive_abort(dst_name), changes=True, classify=zfs.classify_error)
+        destructive.run(
+            self.runner, self.dst.host, zfs.receive_abort(dst_name), audit.ABORT_RECEIVE, (dst_name,), reason
+        )
         return self._relist_dst(dst_name)
 
     def _relist_dst(self, dst_name: str) -> Optional[Dataset]:
@@ -373,21 +376,23 @@ class PairReplication:
         """Run the plan; each destructive part only as far as the destroy guard allows it."""
         # a same-named or unrelated destination snapshot may go if the source lost it (a bookmark aside)
         src_guids = {v.guid for v in self._src_inventory.snapshots(plan.src)}
-        force_receive = False
+        forced: Optional[guard.Destruction] = None  # the forced receive's, if any
         for destruction in destructions(plan, self.config.policy, src_guids):
-            decision = guard.check(self._with_holds(destruction))
+            decision = destructive.check(self.runner, self.dst.host, self._with_holds(destruction))
             if not decision.allowed:
                 raise ConflictError(f"{decision.message()}. Nothing was sent.")
-            for argv in decision.commands():
-                self.runner.run(self.dst.host, argv, changes=True, classify=zfs.classify_error)
-            force_receive = force_receive or destruction.action is guard.Action.FORCED_RECEIVE
+            destructive.execute(self.runner, self.dst.host, decision)
+            if destruction.action is guard.Action.FORCED_RECEIVE:
+                forced = destruction
+        force_receive = forced is not None
         for index, step in enumerate(plan.steps):
             log.info("%s: send %s -> %s", plan.src, step, plan.dst)
             if step.base is None:
                 send = zfs.send_full(step.target, self.config.send_options)
             else:
                 send = zfs.send_incremental(step.base, step.target, step.intermediates, self.config.send_options)
-            self._transfer(send, plan.src, plan.dst, force=force_receive and index == 0, full=step.base is None)
+            why = forced.why if forced is not None and index == 0 else None
+            self._transfer(send, plan.src, plan.dst, force=why is not None, full=step.base is None, why=why)
             if index == 0 and force_receive:
                 self._clear_placeholder(plan.dst)
 
@@ -398,15 +403,21 @@ class PairReplication:
         names = [v.full_name for v in destruction.versions if not v.is_bookmark]
         if not names or not guard.decide(destruction).allowed:
             return destruction
-        others = release_own(self.runner, self.dst.host, hold_tag(self.dst), names)
+        others = release_own(self.runner, self.dst.host, hold_tag(self.dst), names, destruction.why)
         return replace(destruction, facts=replace(destruction.facts, held=bool(others)))
 
     def _clear_placeholder(self, dst_name: str) -> None:
         dataset = self._dst_inventory.datasets.get(dst_name)
         if dataset is not None and dataset.is_placeholder:
-            self.runner.run(self.dst.host, zfs.clear_placeholder(dst_name), changes=True, classify=zfs.classify_error)
+            reason = "it now holds a replica: its placeholder marker goes"
+            destructive.run(
+                self.runner, self.dst.host, zfs.clear_placeholder(dst_name), audit.PROPERTY, (dst_name,), reason
+            )
 
-    def _transfer(self, send_argv: list[str], src_name: str, dst_name: str, force: bool, full: bool) -> None:
+    def _transfer(
+        self, send_argv: list[str], src_name: str, dst_name: str, force: bool, full: bool, why: Optional[str] = None
+    ) -> None:
+        """Send `send_argv` into `dst_name`; `force`: receive with -F (recorded in the audit log with `why`)."""
         origin = self._clone_origins.get(dst_name)
         as_clone = origin is not None and origin[0] in send_argv
         props = self.config.properties.receive_options(self._src_props.get(src_name, {}), full or as_clone)
@@ -435,7 +446,12 @@ class PairReplication:
         )
         try:
             # --dryrun=recv streams for real into `zfs receive -n`, which changes nothing.
-            self.runner.pipeline(stages, classify=zfs.classify_error, run_anyway=self._dry_receive_can_run(dst_name))
+            run_anyway = self._dry_receive_can_run(dst_name)
+            if force:
+                intent = audit.Intent(audit.FORCED_RECEIVE, self.dst.host.label, (dst_name,), why or "", tuple(recv))
+                destructive.pipeline(self.runner, stages, intent, run_anyway)
+            else:
+                self.runner.pipeline(stages, classify=zfs.classify_error, run_anyway=run_anyway)
         finally:
             if progress:
                 progress.finish()

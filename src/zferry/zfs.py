@@ -79,6 +79,29 @@ def parse_creation(output: str) -> dict[int, int]:
     return {int(guid): _int_or_zero(creation) for guid, creation in _rows(output, 2)}
 
 
+COMPARE_COLUMNS = ("name", "guid", "createtxg", "creation", "written")
+
+
+def list_versions_by_txg(dataset: str, bookmarks: bool = True) -> list[str]:
+    """The snapshots (and bookmarks) of one dataset, oldest first by createtxg, with creation and
+    written (`-` for a bookmark): for reading line by line (`parse_version_line`)."""
+    kinds = "snapshot,bookmark" if bookmarks else "snapshot"
+    columns = ",".join(COMPARE_COLUMNS)
+    return [ZFS, "list", "-H", "-p", "-t", kinds, "-s", "createtxg", "-o", columns, "-d", "1", dataset]
+
+
+def parse_version_line(line: str) -> tuple[Version, Optional[int]]:
+    """One line of `list_versions_by_txg`: the version and its written bytes (None for a bookmark)."""
+    fields = line.split("\t")
+    if len(fields) != len(COMPARE_COLUMNS):
+        raise CommandError(f"unexpected zfs list output line: {line!r}")
+    name, guid, createtxg, creation, written = fields
+    bookmark = "#" in name
+    dataset, _, short = name.partition("#" if bookmark else "@")
+    version = Version(dataset, short, int(guid), int(createtxg), _int_or_zero(creation), bookmark)
+    return version, int(written) if written.isdigit() else None
+
+
 def _rows(output: str, width: int) -> Iterator[list[str]]:
     """The tab-separated fields of each non-empty line; any other width means we misread zfs."""
     for line in output.splitlines():

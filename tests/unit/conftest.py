@@ -8,6 +8,12 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A HOME of its own per test: zferry runs write their log files to ~/zferry-logs, not the developer's."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
 @pytest.fixture
 def no_zfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A PATH whose `zfs`, `ssh` and `sudo` only record that they were called (and fail).

@@ -127,3 +127,9 @@ def test_a_remote_host_is_probed_for_every_configured_helper_in_one_call() -> No
     found = probe(runner, A, ["/opt/z/myzstd", "mbuffer", "pv"])
     assert len(runner.calls) == 1 and all(p in runner.calls[0][2] for p in ("/opt/z/myzstd", "mbuffer", "pv"))
     assert found.has("/opt/z/myzstd") and found.has("mbuffer") and not found.has("pv")
+
+
+def test_the_probe_script_runs_with_no_helper_programs() -> None:
+    out = Runner().run(LOCAL, probe_script([]))
+    assert parse_probe(out).programs == frozenset()
+    assert "uid=" in out

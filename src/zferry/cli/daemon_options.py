@@ -16,8 +16,11 @@ DEFAULT_FREQUENCY = "minutely"
 
 def duration(text: str) -> float:
     """An argparse `type`: a positive duration such as `300seconds`, `1hours`, `1days`."""
-    seconds = parse_duration(text)
-    if seconds is None or seconds <= 0:
+    try:
+        seconds = parse_duration(text, "--daemon-lifetime")
+    except UsageError:
+        seconds = 0.0
+    if seconds <= 0:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration; give a whole number and a unit, e.g. 300seconds, 90minutes, 1hours, 1days"
         )

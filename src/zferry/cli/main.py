@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import re
 import shlex
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Optional
 
-from zferry import daemon, engine, validate
+from zferry import __version__, daemon, engine, validate
+from zferry.cli import audit_cli
+from zferry.cli.audit_cli import audit_path
 from zferry.cli.daemon_options import build_daemon_settings
 from zferry.cli.lifecycle_options import STEPS, build_lifecycle_config, build_snapshot_filter, check_dummy_pairs
+from zferry.cli.observe_options import build_monitor_config, monitor_requested, read_only_mode
 from zferry.cli.options import build_parser, normalize_arguments
 from zferry.cli.ssh_options import (
     build_property_rules,
@@ -26,7 +31,8 @@ from zferry.engine import ExecutionSettings, JobConfig
 from zferry.errors import LockedError, UsageError, ZferryError
 from zferry.exec.runner import SignalStop
 from zferry.model import Endpoint
-from zferry.observe import metrics
+from zferry.observe import logs, metrics
+from zferry.observe.monitor import UNKNOWN
 from zferry.plan.replication import ConflictPolicy
 from zferry.replicate import VERBOSE, ReplicationConfig
 from zferry.retry import RetryPolicy
@@ -177,14 +183,10 @@ def build_retry_policy(args: argparse.Namespace) -> RetryPolicy:
     return RetryPolicy(args.retries, args.retry_min_sleep_secs, args.retry_max_sleep_secs, args.retry_max_elapsed_secs)
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
+def setup_logging(verbose: int, quiet: bool, settings: Optional[logs.LogSettings] = None, job: str = "") -> None:
+    """stderr at the level -v/-q choose; the log file, syslog and the format as `settings` say (none: stderr only)."""
     level = logging.WARNING if quiet else {0: logging.INFO, 1: VERBOSE}.get(verbose, logging.DEBUG)
-    logging.addLevelName(VERBOSE, "VERBOSE")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    log.handlers[:] = [handler]
-    log.setLevel(level)
-    log.propagate = False
+    logs.install(log, level, settings or logs.LogSettings(), job)
 
 
 def check_seconds(value: Optional[float], option: str) -> Optional[float]:
@@ -213,6 +215,7 @@ def build_job_config(args: argparse.Namespace) -> JobConfig:
         lock_wait=check_seconds(args.lock_wait, "--lock-wait") or 0.0,
         privilege_elevation=not args.no_privilege_elevation,
         sudo=program_name(args.sudo_program, "--sudo-program") or "sudo",
+        audit_log=audit_path(args.audit_log, logs.resolve_log_dir(args)),
         metrics_file=args.metrics_file,
     )
     job_name = validate.job_name(args.job_name) if args.job_name else ""
@@ -222,16 +225,30 @@ def build_job_config(args: argparse.Namespace) -> JobConfig:
 def run(argv: Sequence[str]) -> int:
     """Parse and check `argv`, run the job through the engine, and return its exit status."""
     args = parse_arguments(argv)
-    setup_logging(args.verbose, args.quiet)
-    job = build_job_config(args)
+    mode = read_only_mode(args)
+    monitor_config = build_monitor_config(args) if mode == "monitor" else None
+    job = build_job_config(args)  # before the logs: the log file is named after the job
     daemon_settings = build_daemon_settings(args)
-    if job.replication.dryrun:
+    if daemon_settings is not None and mode is not None:
+        raise UsageError(
+            "--daemon-lifetime repeats replication; it does not combine with --compare-snapshot-lists "
+            "or --monitor-snapshots"
+        )
+    setup_logging(args.verbose, args.quiet, logs.settings_from_args(args), job.name)
+    log.debug("zferry %s, job %s, pid %d: zferry %s", __version__, job.name, os.getpid(), shlex.join(argv))
+    if job.replication.dryrun and mode is None:
         log.info("dry run: nothing will be changed")
     if job.execution.metrics_file and metrics.name_warning(job.execution.metrics_file):
         log.warning("%s", metrics.name_warning(job.execution.metrics_file))
     runner = engine.make_runner(job)
     signals = SignalStop(runner)  # SIGTERM/SIGINT stop the runner: the engine then ends within seconds
     try:
+        if mode == "compare":
+            return engine.compare(job, sys.stdout, args.compare_snapshot_lists, runner=runner).exit_code
+        if monitor_config is not None:
+            report = engine.monitor(job, monitor_config, runner=runner)
+            sys.stdout.write(report.text)
+            return report.exit_code
         if daemon_settings is not None:
             return daemon.run(job, daemon_settings, runner)
         return engine.run(job, runner=runner).exit_code
@@ -239,13 +256,41 @@ def run(argv: Sequence[str]) -> int:
         signals.close()
 
 
+def _monitor_main(argv: Sequence[str]) -> int:
+    """`main` for a monitoring run: every failure, bad usage included, is UNKNOWN (exit 3) on stdout."""
+    try:
+        return run(argv)
+    except SystemExit as exit_:  # argparse's usage errors (and --help, which is no failure)
+        if exit_.code in (0, None):
+            return 0
+        message = "bad usage (see the error above)"
+    except ZferryError as error:
+        message = str(error)
+    finally:
+        logs.close_files(log)
+    print(f"ZFERRY UNKNOWN - {' '.join(message.split())}")
+    return UNKNOWN
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run zferry with `argv` (default: the process arguments); return the exit status."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["audit"] and words[1:2] in ([], ["tail"], ["-h"], ["--help"]):  # a pool may be named audit
+        return audit_cli.main(words[1:])
+    if monitor_requested(words):
+        return _monitor_main(words)
     try:
-        return run(sys.argv[1:] if argv is None else argv)
+        return run(words)
     except LockedError as error:
         print(f"zferry: {error}", file=sys.stderr)
+        logs.log_to_files(log, logging.WARNING, f"{error} (exit status {error.exit_code})")
         return error.exit_code
     except ZferryError as error:
         print(f"zferry: error: {error}", file=sys.stderr)
+        logs.log_to_files(log, logging.ERROR, f"error: {error} (exit status {error.exit_code})")
         return error.exit_code
+    except Exception:  # a bug: its traceback goes to stderr (by Python) and to the log file
+        logs.log_to_files(log, logging.CRITICAL, f"crashed:\n{traceback.format_exc()}")
+        raise
+    finally:
+        logs.close_files(log)

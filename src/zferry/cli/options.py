@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from typing import Optional
 
 from zferry import __version__
+from zferry.cli.audit_cli import add_audit_option
 from zferry.cli.daemon_options import add_daemon_options
 from zferry.cli.lifecycle_options import SnapshotFilterStep, add_lifecycle_options
 from zferry.cli.numbers import seconds, whole_number
+from zferry.cli.observe_options import add_observe_options
 from zferry.cli.ssh_options import add_remote_options
 from zferry.errors import UsageError
 
@@ -73,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_remote_options(parser)
     _retries(parser)
     _execution(parser)
+    _logging(parser)
+    add_audit_option(parser)
+    add_observe_options(parser)
     add_daemon_options(parser)
     return parser
 
@@ -265,6 +270,59 @@ def _execution(parser: argparse.ArgumentParser) -> None:
         help="more output: -v each dataset, -v -v every command, copy-pasteable",
     )
     group.add_argument("-q", "--quiet", action="store_true", help="print errors and warnings only")
+
+
+def _logging(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "logging (stderr shows what -v/-q choose; the log file gets everything; secrets are masked everywhere)"
+    )
+    group.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help="write one log file per run here, named by UTC time and job, e.g. 2026-12-07T10-41-03Z_db.log, and "
+        "point DIR/current at it; DIR is created 0700 and must be ours, writable by no one else "
+        "(default: ~/zferry-logs), e.g. --log-dir /var/log/zferry",
+    )
+    group.add_argument(
+        "--no-log-file",
+        action="store_true",
+        help="write no log file (read-only systems, tests), e.g. zferry --no-log-file tank/a backup/a",
+    )
+    group.add_argument(
+        "--log-file-keep",
+        type=whole_number(1),
+        default=100,
+        metavar="N",
+        help="keep the latest N log files of this job; older ones are deleted when a run starts "
+        "(default: 100), e.g. --log-file-keep 30",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text (default), or json: one JSON object per line (time, level, logger, job, pid, message) "
+        "on stderr and in the log file, for log shippers, e.g. --log-format json",
+    )
+    group.add_argument(
+        "--log-syslog",
+        nargs="?",
+        const="/dev/log",
+        metavar="ADDRESS",
+        help="also log to syslog as zferry[PID] with the job name: at /dev/log, or --log-syslog=PATH of a unix "
+        "socket, or --log-syslog=HOST[:PORT] over UDP (port 514), e.g. --log-syslog=loghost:514",
+    )
+    group.add_argument(
+        "--log-syslog-facility",
+        choices=["user", "daemon", *(f"local{n}" for n in range(8))],
+        default="user",
+        help="the syslog facility (default: user), e.g. --log-syslog-facility local3",
+    )
+    group.add_argument(
+        "--log-syslog-level",
+        choices=["debug", "verbose", "info", "warning", "error"],
+        default="info",
+        help="send records of this level and above to syslog (default: info), e.g. --log-syslog-level warning",
+    )
 
 
 def _retries(parser: argparse.ArgumentParser) -> None:

@@ -34,8 +34,8 @@ class Capabilities:
 
 def probe_script(programs: Sequence[str]) -> list[str]:
     """A POSIX sh command printing `uid=N`, `now=UNIX_TIME` and each program found (a name on PATH, or a path)."""
-    checks = "; ".join(f"command -v {shlex.quote(p)} >/dev/null 2>&1 && echo {shlex.quote(p)}" for p in programs)
-    return ["sh", "-c", f"echo uid=$(id -u) now=$(date +%s); {checks}; true"]
+    checks = "".join(f"command -v {shlex.quote(p)} >/dev/null 2>&1 && echo {shlex.quote(p)}; " for p in programs)
+    return ["sh", "-c", f"echo uid=$(id -u) now=$(date +%s); {checks}true"]
 
 
 def parse_probe(output: str, started: float = 0.0, ended: float = 0.0) -> Capabilities:

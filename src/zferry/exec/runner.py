@@ -21,13 +21,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import IO, Any, Callable, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional
 
 from zferry.errors import CommandError, Interrupted
 from zferry.exec.host import STAGE_FAILED, Host
+
+if TYPE_CHECKING:
+    from zferry.observe.audit import AuditLog
 
 log = logging.getLogger("zferry")
 
@@ -134,8 +137,10 @@ class Runner:
         env: Optional[dict[str, str]] = None,
         timeout: Optional[float] = None,
         stall_timeout: Optional[float] = None,
+        audit: Optional[AuditLog] = None,
     ) -> None:
         self.dry_run = dry_run
+        self.audit = audit  # where zferry.destructive records what it runs (None: unrecorded)
         self.env = env
         self.timeout = timeout
         self.stall_timeout = stall_timeout
@@ -198,6 +203,52 @@ class Runner:
                 terminate_groups([proc])
                 proc.wait()
                 return None, b""
+
+    def lines(
+        self, host: Host, argv: Sequence[str], *, classify: ErrorClassifier = _default_classifier
+    ) -> Iterator[str]:
+        """Run a read-only `argv` on `host` and yield its output line by line (without the line end).
+
+        Memory stays at one line whatever the output's size. The command's failure is raised after
+        its last line; a consumer that stops early terminates it.
+        """
+        shown = describe([Stage(host, tuple(argv))])
+        log.debug("run: %s", shown)
+        proc = self._start(host.command(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        errors: list[bytes] = []
+        assert proc.stdout is not None and proc.stderr is not None
+        reader = threading.Thread(target=_drain, args=(proc.stderr, errors), daemon=True)
+        reader.start()
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            terminate_groups([proc])
+
+        timer = threading.Timer(self.timeout, expire) if self.timeout else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            for raw in proc.stdout:
+                yield raw.decode(errors="replace").rstrip("\n")
+            proc.wait()
+            reader.join(timeout=10)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if proc.poll() is None:
+                terminate_groups([proc])
+                proc.wait()
+            proc.stdout.close()
+            self._forget(proc)
+        self.check_cancelled()
+        if expired.is_set():
+            raise CommandError(f"timed out after {self.timeout} s: {shown}", list(argv))
+        if proc.returncode != 0:
+            error = classify(list(argv), proc.returncode, b"".join(errors).decode(errors="replace"))
+            error.transport_failure = proc.returncode == 255 and not host.is_local
+            raise error
 
     # -- pipelines ----------------------------------------------------------------------------
 

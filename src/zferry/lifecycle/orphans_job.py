@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Callable, Optional
 
-from zferry import zfs
+from zferry import destructive
 from zferry.exec.runner import Runner
 from zferry.holds import candidates, hold_tag, release_own
 from zferry.inventory import Side
@@ -48,12 +48,11 @@ def _destroy(
         )
         if guard.decide(destruction).allowed:  # release this pair's own holds only where it may go
             snapshots = [s for n in names for s in candidates(inventory, n)]
-            others = release_own(runner, dst.host, hold_tag(dst), snapshots)
+            others = release_own(runner, dst.host, hold_tag(dst), snapshots, why)
             destruction = replace(destruction, facts=replace(destruction.facts, held=bool(others)))
-        decision = guard.check(destruction)
+        decision = destructive.check(runner, dst.host, destruction)
         if decision.allowed:
-            for argv in decision.commands():
-                runner.run(dst.host, argv, changes=True, classify=zfs.classify_error)
+            destructive.execute(runner, dst.host, decision)
             done.append(top)
     return done
 

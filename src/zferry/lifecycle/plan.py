@@ -109,7 +109,7 @@ class Plan:
         return tuple(e for e in self.entries if e.count > 0)
 
 
-def _load(text: str, option: str) -> object:
+def _load(text: str, option: str, example: str = _EXAMPLE) -> object:
     try:
         return json.loads(text)
     except ValueError:
@@ -118,7 +118,7 @@ def _load(text: str, option: str) -> object:
         return ast.literal_eval(text.strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise UsageError(
-            f"{option}: cannot read the plan {text!r}; write a JSON or Python dict such as {_EXAMPLE}"
+            f"{option}: cannot read the plan {text!r}; write a JSON or Python dict such as {example}"
         ) from None
 
 
@@ -127,28 +127,36 @@ def parse_plan(text: str, option: str = "--create-src-snapshots-plan", for_creat
 
     With `for_creation`, periods must also recur at the same time of day (or year).
     """
-    data = _load(text, option)
+    entries = [
+        _entry(option, org, target, name, count, for_creation) for org, target, name, count in plan_items(text, option)
+    ]
+    return Plan(tuple(entries))
+
+
+def plan_items(text: str, option: str, example: str = _EXAMPLE) -> list[tuple[str, str, str, object]]:
+    """The (org, target, period, value) of each entry of a plan text, names checked, values as given."""
+    data = _load(text, option, example)
     if not isinstance(data, dict):
-        raise UsageError(f"{option}: the plan must be a dict of orgs, e.g. {_EXAMPLE}")
-    entries: list[PlanEntry] = []
+        raise UsageError(f"{option}: the plan must be a dict of orgs, e.g. {example}")
+    items: list[tuple[str, str, str, object]] = []
     for org, targets in data.items():
         if not isinstance(org, str) or not _ORG_RE.fullmatch(org):
             raise UsageError(f"{option}: org {org!r} must start with a letter and contain only {_NAME_RULES}")
         if not isinstance(targets, dict):
-            raise UsageError(f"{option}: org {org!r} must map to a dict of targets, e.g. {_EXAMPLE}")
+            raise UsageError(f"{option}: org {org!r} must map to a dict of targets, e.g. {example}")
         for target, periods in targets.items():
             if not isinstance(target, str) or not _TARGET_RE.fullmatch(target):
                 raise UsageError(f"{option}: target {target!r} of org {org!r} may contain only {_NAME_RULES}")
             if not isinstance(periods, dict):
-                raise UsageError(f"{option}: target {target!r} must map to a dict of periods like {_EXAMPLE}")
-            for name, count in periods.items():
-                entries.append(_entry(option, org, target, name, count, for_creation))
-    return Plan(tuple(entries))
+                raise UsageError(f"{option}: target {target!r} must map to a dict of periods like {example}")
+            for name, value in periods.items():
+                if not isinstance(name, str) or not _PERIOD_NAME_RE.fullmatch(name):
+                    raise UsageError(f"{option}: period {name!r} may contain only letters and digits, e.g. 'hourly'")
+                items.append((org, target, name, value))
+    return items
 
 
-def _entry(option: str, org: str, target: str, name: object, count: object, for_creation: bool) -> PlanEntry:
-    if not isinstance(name, str) or not _PERIOD_NAME_RE.fullmatch(name):
-        raise UsageError(f"{option}: period {name!r} may contain only letters and digits, e.g. 'hourly'")
+def _entry(option: str, org: str, target: str, name: str, count: object, for_creation: bool) -> PlanEntry:
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise UsageError(f"{option}: count of {org}/{target}/{name} must be an integer >= 0, not {count!r}")
     entry = PlanEntry(org, target, name, count)

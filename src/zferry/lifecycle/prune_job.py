@@ -14,10 +14,9 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Optional
 
-from zferry import zfs
+from zferry import destructive
 from zferry.exec.runner import Runner
 from zferry.inventory import Side
 from zferry.lifecycle.config import LifecycleConfig
@@ -26,7 +25,6 @@ from zferry.model import Inventory, Version
 from zferry.plan import guard
 from zferry.plan.replication import latest_common
 from zferry.replicate import ReplicationConfig
-from zferry.retry import call_idempotent
 from zferry.schedule import run_tree
 
 log = logging.getLogger("zferry")
@@ -141,18 +139,12 @@ def prune(
             destruction = prune_destruction(
                 dst_name, doomed, src_versions, has_dataset, lifecycle, common.guid if common else None
             )
-            decision = guard.check(destruction)
+            decision = destructive.check(runner, dst.host, destruction)
             allowed = decision.allowed
             if allowed:
                 kind = "bookmark" if doomed[0].is_bookmark else "snapshot"
                 log.info("%s: deleting %d %s(s): %s", dst_name, len(doomed), kind, " ".join(v.tag for v in doomed))
-            for argv in decision.commands() if allowed else ():
-                call_idempotent(
-                    partial(runner.run, dst.host, argv, changes=True, classify=zfs.classify_error),
-                    dst.retry,
-                    f"{dst_name}: zfs destroy",
-                    zfs.does_not_exist,
-                )
+                destructive.execute(runner, dst.host, decision, dst.retry)
         with lock:
             result.held.extend(held)
             if doomed and allowed:

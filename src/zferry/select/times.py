@@ -171,15 +171,6 @@ def parse_time_bound(text: str, tz: Optional[tzinfo] = None) -> Bound:
     )
 
 
-_DURATION_RE = re.compile(rf"(\d+)\s*({_UNITS})s?")
-
-
-def parse_duration(text: str) -> Optional[float]:
-    """A duration such as `300seconds`, `1 hours`, `1days`, `90min` in seconds; None if it is not one."""
-    match = _DURATION_RE.fullmatch(text.strip().lower())
-    return int(match.group(1)) * _MS_PER_UNIT[match.group(2)] / 1000 if match else None
-
-
 def _iso_to_unix(match: re.Match[str], tz: Optional[tzinfo]) -> int:
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     micros = int((fraction or "0").ljust(6, "0"))
@@ -259,3 +250,14 @@ def parse_times_and_ranks(values: Sequence[str], tz: Optional[tzinfo] = None) ->
     if not values:
         raise UsageError(f"{OPTION}: needs a TIMERANGE, optionally followed by RANKRANGEs")
     return TimesAndRanks(parse_time_range(values[0], tz), tuple(parse_rank_range(v) for v in values[1:]))
+
+
+_DURATION_RE = re.compile(rf"(\d+)\s*({_UNITS})s?")
+
+
+def parse_duration(text: str, option: str) -> float:
+    """A duration such as `90 minutes`, `2hours` or `1 seconds`, in seconds."""
+    match = _DURATION_RE.fullmatch(text.strip())
+    if match is None:
+        raise UsageError(f"{option}: cannot read the duration {text!r}; write e.g. '90 minutes', '26 hours', '7 days'")
+    return int(match.group(1)) * _MS_PER_UNIT[match.group(2)] / 1000
