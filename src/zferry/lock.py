@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import stat
 import tempfile
@@ -22,6 +23,8 @@ from types import TracebackType
 from typing import Optional
 
 from zferry.errors import LockedError, UsageError
+
+log = logging.getLogger("zferry")
 
 
 def default_lock_dir() -> str:
@@ -80,6 +83,7 @@ class DestinationLocks:
         self.wait = wait
         self.cancel = cancel or threading.Event()
         self._fds: list[int] = []
+        self.taken_over: list[tuple[str, int]] = []  # (lock file, pid of the killed run that held it)
 
     def __enter__(self) -> DestinationLocks:
         private_dir(self.dir)
@@ -101,6 +105,7 @@ class DestinationLocks:
         try:
             self._check_file(fd, path)
             self._acquire(fd, path, host, root)
+            self._note_takeover(fd, path, host, root)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
         except BaseException:
@@ -132,9 +137,19 @@ class DestinationLocks:
             f"Try again later, or wait for it with --lock-wait SECONDS (lock file {path})"
         )
 
+    def _note_takeover(self, fd: int, path: str, host: Optional[str], root: str) -> None:
+        previous = stale_holder(os.pread(fd, 64, 0))
+        if previous is not None and previous != os.getpid():
+            where = f"{host}:{root}" if host else root
+            log.warning("taking over the lock for %s from pid %d, which ended without releasing it", where, previous)
+            self.taken_over.append((path, previous))
+
     def _release(self) -> None:
         for fd in reversed(self._fds):
-            os.close(fd)  # closing drops the flock
+            try:
+                os.ftruncate(fd, 0)  # still locked: a pid left in the file means its run was killed
+            finally:
+                os.close(fd)  # closing drops the flock
         self._fds = []
 
     def __exit__(
@@ -144,3 +159,11 @@ class DestinationLocks:
         tb: Optional[TracebackType],
     ) -> None:
         self._release()
+
+
+def stale_holder(content: bytes) -> Optional[int]:
+    """The pid a lock file names (`pid N`), or None when it is empty or unreadable."""
+    words = content.decode(errors="replace").split()
+    if len(words) >= 2 and words[0] == "pid" and words[1].isdigit():
+        return int(words[1])
+    return None
