@@ -140,6 +140,15 @@ class Run:
     def output(self) -> str:
         return self.log.read_text()
 
+    def wait_for(self, text: str, timeout: float = 120) -> bool:
+        """Poll the log until it contains `text`; False if the run ended or the time ran out first."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                return text in self.output()
+            time.sleep(0.1)
+        return True
+
     def wait(self, timeout: float = 900) -> int:
         return self.proc.wait(timeout=timeout)
 
@@ -193,9 +202,13 @@ class ChaosBed:
             f"zfvm-c:{self.dst}",
         ]
 
-    def plain_argv(self, dst: str) -> list[str]:
+    def plain_argv(self, dst: str, *extra: str) -> list[str]:
         """A plain replication of the same datasets (no lifecycle option): the clean reference."""
-        return [*self._ssh(), "-r", "--include-dataset-regex", ".+", f"zfvm-a:{self.src}", f"zfvm-c:{dst}"]
+        return [*self._ssh(), *extra, "-r", "--include-dataset-regex", ".+", f"zfvm-a:{self.src}", f"zfvm-c:{dst}"]
+
+    def receiving(self) -> bool:
+        """True while a `zfs receive` into this destination runs in the VM."""
+        return bool(self.vm.sh(f"pgrep -f '/usr/sbin/zfs receive .*{self.dst}' || true").strip())
 
     def prune_argv(self) -> list[str]:
         """Pruning by the plan, first the source (the hold keeps each latest common snapshot), then the
@@ -262,6 +275,12 @@ def kill_remote_receive(bed: ChaosBed, run: Run, at: float) -> bool:
 def kill_ssh(bed: ChaosBed, run: Run, at: float) -> bool:
     """kill -9 one of zferry's ssh processes (a master or a client), chosen at random."""
     return _kill_when(bed, run, at, "^ssh ", "ssh", remote=False)
+
+
+def kill_receive_or_ssh(bed: ChaosBed, run: Run, at: float) -> bool:
+    """Alternately the remote `zfs receive` and one ssh (one bed, fewer runs than one test each)."""
+    done = sum(1 for line in bed.history if line.startswith("kill -9"))
+    return (kill_remote_receive, kill_ssh)[done % 2](bed, run, at)
 
 
 def _kill_when(bed: ChaosBed, run: Run, at: float, pattern: str, what: str, remote: bool) -> bool:
