@@ -27,6 +27,7 @@ from zferry.plan.clones import as_clone, blocked, clone_waves, find_version, sam
 from zferry.plan.properties import PropertyRules
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, destructions, plan_dataset
 from zferry.plan.resume import token_problem
+from zferry.plan.resumed import completed_by_resume
 from zferry.plan.steps import sent_snapshots
 from zferry.retry import RetryPolicy, call_with_retries
 from zferry.schedule import ScheduleResult, run_tree
@@ -204,6 +205,9 @@ class PairReplication:
             log.log(VERBOSE, "%s: has no snapshots, nothing to send", src_name)
         if outcome.is_noop:
             log.log(VERBOSE, "%s: up to date with %s", src_name, dst_name)
+            done = completed_by_resume(src_name, dst_name, src_snapshots, dst_snapshots) if resumed else None
+            if done is not None and self.on_sent is not None:
+                self.on_sent(done, src_versions)  # the resumed stream was this dataset's send: move the hold
             return resumed
         if dst_dataset is None:
             self._ensure_parent(dst_name)
