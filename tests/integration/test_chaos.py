@@ -74,6 +74,7 @@ def chaos(bed: ChaosBed, killer: Killer, kills: int, datasets: int, mib: float) 
     make_tree(bed.vm, bed.src, datasets, mib, ["s1", "s2"])
     estimate = {"replicate": 30.0, "prune": 8.0}  # seconds; refined by every run that was not killed
     landed, attempts, round_two, started = 0, 0, False, time.monotonic()
+    killed_holders: set[int] = set()
     while landed < kills and attempts < 3 * kills + 3:
         attempts += 1
         if not round_two and landed >= kills // 2:
@@ -83,13 +84,16 @@ def chaos(bed: ChaosBed, killer: Killer, kills: int, datasets: int, mib: float) 
         run = bed.start(bed.prune_argv() if kind == "prune" else bed.replicate_argv())
         hit = killer(bed, run, rand.uniform(0.0, estimate[kind]))
         status = run.wait()
+        if hit and killer is kill_whole_tree and lock_holders(bed) & {run.proc.pid}:
+            killed_holders.add(run.proc.pid)  # a later run must say it took this lock over
         bed.history.append(f"{kind} run {bed.count}: exit {status} after {time.monotonic() - run.started:.1f} s")
         if hit:
             landed += 1
         else:  # it ended before the kill moment: the next moments are drawn over its length
             estimate[kind] = time.monotonic() - run.started
         assert status != EXIT_LOCKED, run.output()  # the lock of a killed run never blocks the next one
-        assert status in ((-signal.SIGKILL,) if hit and killer is kill_whole_tree else (0, 1)), run.output()
+        expected = ((-signal.SIGKILL,) if killer is kill_whole_tree else (0, 1)) if hit else (0,)
+        assert status in expected, run.output()  # a run that was not killed repairs and completes
         left = bed.leftovers(sockets=False)
         assert not left, f"left running after {bed.history[-1:]}: {left}\n{run.output()}"
     assert landed == kills, f"only {landed} of {kills} kills hit a running zferry: {bed.history}"
@@ -100,6 +104,9 @@ def chaos(bed: ChaosBed, killer: Killer, kills: int, datasets: int, mib: float) 
         final = bed.start(argv)
         assert final.wait() == 0, final.output()
     recovery = time.monotonic() - recovered
+    logs = "".join(path.read_text() for path in bed.tmp.glob("r*.log"))
+    for pid in killed_holders:
+        assert f"from pid {pid}, which ended without releasing it" in logs, f"no takeover of pid {pid}'s lock"
     check_invariants(bed, datasets)
     return measure_resent(bed, kills, time.monotonic() - started, recovery)
 
@@ -120,6 +127,12 @@ def check_invariants(bed: ChaosBed, datasets: int) -> None:
     assert not [p.name for p in bed.run_tmp.iterdir()], "control folders or sockets were left behind"
     with DestinationLocks([("zfvm-c", bed.dst), ("zfvm-a", bed.src)], str(bed.lock_dir)):
         pass  # both locks are free
+
+
+def lock_holders(bed: ChaosBed) -> set[int]:
+    """The pids the lock files name (a run that ends normally empties its lock file)."""
+    words = [path.read_text().split() for path in bed.lock_dir.glob("*.lock")]
+    return {int(w[1]) for w in words if len(w) == 2 and w[0] == "pid"}
 
 
 def children_guids(vm: Vm, root: str) -> dict[str, int]:
