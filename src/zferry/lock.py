@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Optional
+from typing import Callable, Optional
 
 from zferry.errors import LockedError, UsageError
 
@@ -64,6 +64,20 @@ def lock_key(host: Optional[str], root: str) -> str:
     return f"dst-{digest}.lock"
 
 
+def stale_holder(content: str) -> Optional[int]:
+    """The pid a lock file names ("pid N"), if that process no longer exists (its holder died)."""
+    word = content.strip().rpartition(" ")[2]
+    if not content.startswith("pid ") or not word.isdigit() or int(word) == os.getpid():
+        return None
+    try:
+        os.kill(int(word), 0)
+    except ProcessLookupError:
+        return int(word)
+    except PermissionError:  # exists, belongs to someone else
+        return None
+    return None
+
+
 class DestinationLocks:
     """`with DestinationLocks(targets, dir, wait):` holds one lock per (host, root), or raises LockedError.
 
@@ -77,13 +91,15 @@ class DestinationLocks:
         lock_dir: Optional[str] = None,
         wait: float = 0.0,
         cancel: Optional[threading.Event] = None,
+        on_takeover: Optional[Callable[[str, str, int], None]] = None,
     ) -> None:
         self.dir = lock_dir or default_lock_dir()
+        # called with (lock file, "host:root", pid) when the file names a holder whose process is gone
+        self.on_takeover = on_takeover
         self.targets = sorted(set(targets), key=lambda t: (t[0] or "", t[1]))
         self.wait = wait
         self.cancel = cancel or threading.Event()
         self._fds: list[int] = []
-        self.taken_over: list[tuple[str, int]] = []  # (lock file, pid of the killed run that held it)
 
     def __enter__(self) -> DestinationLocks:
         private_dir(self.dir)
@@ -105,7 +121,12 @@ class DestinationLocks:
         try:
             self._check_file(fd, path)
             self._acquire(fd, path, host, root)
-            self._note_takeover(fd, path, host, root)
+            stale = stale_holder(os.pread(fd, 64, 0).decode(errors="replace"))
+            if stale is not None:  # the file names a run that ended without releasing the lock: killed
+                where = f"{host}:{root}" if host else root
+                log.warning("taking over the lock for %s from pid %d, which ended without releasing it", where, stale)
+                if self.on_takeover is not None:
+                    self.on_takeover(path, where, stale)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
         except BaseException:
@@ -137,19 +158,13 @@ class DestinationLocks:
             f"Try again later, or wait for it with --lock-wait SECONDS (lock file {path})"
         )
 
-    def _note_takeover(self, fd: int, path: str, host: Optional[str], root: str) -> None:
-        previous = stale_holder(os.pread(fd, 64, 0))
-        if previous is not None and previous != os.getpid():
-            where = f"{host}:{root}" if host else root
-            log.warning("taking over the lock for %s from pid %d, which ended without releasing it", where, previous)
-            self.taken_over.append((path, previous))
-
     def _release(self) -> None:
         for fd in reversed(self._fds):
             try:
-                os.ftruncate(fd, 0)  # still locked: a pid left in the file means its run was killed
-            finally:
-                os.close(fd)  # closing drops the flock
+                os.ftruncate(fd, 0)  # a clean end names no holder: a pid left in the file means a crash
+            except OSError:
+                pass
+            os.close(fd)  # closing drops the flock
         self._fds = []
 
     def __exit__(
@@ -159,11 +174,3 @@ class DestinationLocks:
         tb: Optional[TracebackType],
     ) -> None:
         self._release()
-
-
-def stale_holder(content: bytes) -> Optional[int]:
-    """The pid a lock file names (`pid N`), or None when it is empty or unreadable."""
-    words = content.decode(errors="replace").split()
-    if len(words) >= 2 and words[0] == "pid" and words[1].isdigit():
-        return int(words[1])
-    return None

@@ -163,8 +163,9 @@ def test_the_lock_of_a_killed_run_is_taken_over_and_the_takeover_logged(
     locks = tmp_path / "locks"
     with held_by_other_process(locks, "backup/a") as holder:
         pass  # kill -9: the kernel drops the flock, the file still names the holder
-    with DestinationLocks([(None, "backup/a")], str(locks)) as taken:
-        assert taken.taken_over == [(str(locks / lock_key(None, "backup/a")), holder.pid)]
+    taken: list[tuple[str, str, int]] = []
+    with DestinationLocks([(None, "backup/a")], str(locks), on_takeover=lambda *args: taken.append(args)):
+        assert taken == [(str(locks / lock_key(None, "backup/a")), "backup/a", holder.pid)]
     assert f"taking over the lock for backup/a from pid {holder.pid}" in caplog.text
     assert Path(locks, lock_key(None, "backup/a")).read_text() == ""  # released: emptied
 
@@ -173,6 +174,7 @@ def test_a_lock_released_normally_is_no_takeover(tmp_path: Path, caplog: pytest.
     locks = tmp_path / "locks"
     with held_by_other_process(locks, "backup/a", seconds=0):
         time.sleep(0.5)  # it releases the lock and exits on its own
-    with DestinationLocks([(None, "backup/a")], str(locks)) as taken:
-        assert taken.taken_over == []
+    taken: list[tuple[str, str, int]] = []
+    with DestinationLocks([(None, "backup/a")], str(locks), on_takeover=lambda *args: taken.append(args)):
+        assert taken == []
     assert "taking over" not in caplog.text
