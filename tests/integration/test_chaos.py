@@ -16,8 +16,10 @@ the latest common snapshot; no zfs send/receive, ssh or counting process left he
 control socket or control folder; the lock is free; and the bytes `zfs receive` got more than once
 (total over all runs minus one clean replication of the same tree) stay below 10 % of the tree.
 
-CI runs the small versions (seeded, a few kills each, about 1 min apiece on the 2-core machine);
-`-m slow` (and bench/bench_chaos.py) runs 30 kills on 20 datasets of 10 MiB (200 MiB).
+CI runs small versions (seeded): 5 kills of the tree on 8 datasets of 3 MiB, 4 kills of the receive
+or an ssh on 4 datasets of 6 MiB (the whole file: 5.5 min on the loaded 2-core machine, where one
+20-dataset run takes 30-80 s); `-m slow` (and bench/bench_chaos.py) runs 30 kills on 20 datasets of
+10 MiB (200 MiB).
 ZFERRY_CHAOS_SEED picks another seed; the seed is printed, so any failure can be replayed.
 """
 
@@ -52,8 +54,6 @@ from zferry.errors import EXIT_LOCKED
 from zferry.lock import DestinationLocks
 
 SEED = int(os.environ.get("ZFERRY_CHAOS_SEED", "20261207"))
-# CI: 8 datasets of 3 MiB (a 20-dataset run takes 30-80 s in the emulated VM on the loaded 2-core
-# machine, too long for 5 kills in CI); -m slow: 20 datasets of 10 MiB, 30 kills.
 CI_DATASETS, CI_MIB = int(os.environ.get("ZFERRY_CHAOS_DATASETS", "8")), float(os.environ.get("ZFERRY_CHAOS_MIB", "3"))
 PLAN_SNAPSHOT = re.compile(r"@chaos_\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d_secondly$")
 
