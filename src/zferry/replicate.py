@@ -94,6 +94,7 @@ class PairReplication:
         self._present: set[str] = set()  # destination datasets known to exist
         # Called after a dataset was sent, with its plan and source versions (e.g. to bookmark them).
         self.on_sent: Optional[Callable[[DatasetPlan, Sequence[Version]], None]] = None
+        self.before_send: Optional[Callable[[DatasetPlan, Sequence[Version]], None]] = None  # e.g. protect by hold
         self._src_props: dict[str, dict[str, tuple[str, str]]] = {}
         self._dry_received: set[str] = set()  # --dryrun=recv: destinations that took a `zfs receive -n`
         self._clone_origins: dict[str, tuple[str, str]] = {}  # dst clone -> (source, destination) origin
@@ -211,6 +212,8 @@ class PairReplication:
             return resumed
         if dst_dataset is None:
             self._ensure_parent(dst_name)
+        if self.before_send is not None:
+            self.before_send(outcome, src_versions)
         self._execute(outcome)
         if self.on_sent is not None:
             self.on_sent(outcome, src_versions)
