@@ -238,5 +238,5 @@ def test_the_lock_of_a_killed_run_is_taken_over_and_logged(bed: ChaosBed) -> Non
     assert children_guids(bed.vm, bed.dst) == children_guids(bed.vm, bed.src)
     for side in (bed.src, bed.dst):  # the resumed stream counts as the send: hold and bookmark follow it
         assert zferry_holds(bed.vm, side) == {f"{side}/d0@s1": 1}
-    assert bed.vm.exists(f"{bed.src}/d0#s1")
+    assert bed.vm.sh(f"zfs list -H -t bookmark -o name {bed.src}/d0#s1").strip() == f"{bed.src}/d0#s1"
     assert not bed.leftovers()
