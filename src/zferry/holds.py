@@ -6,6 +6,12 @@ both sides have in common: other tools' pruning cannot destroy the base of the n
 send. After a run that sent a dataset, the tag is released from every other snapshot of it
 (healing what a killed run left) and set on the new latest common snapshot, in a few batched
 calls per side. A run that sends nothing touches no hold.
+
+Before a dataset's send, every snapshot it sends is held on the source too (`protect`): a run killed
+after the destination received them, but before it could bookmark them or move the hold, must not
+let a pruning run destroy them on the source, or the destination would hold snapshots newer than
+the latest common one (a conflict only a forced rollback resolves). The next run that sends the
+dataset releases them with the other older holds.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from zferry.inventory import Side
 from zferry.model import Inventory, Version
 from zferry.observe import audit
 from zferry.plan.replication import DatasetPlan
+from zferry.plan.steps import sent_snapshots
 
 log = logging.getLogger("zferry")
 
@@ -74,6 +81,7 @@ class HoldKeeper:
     dst: Side
     sent: dict[str, tuple[str, str]] = field(default_factory=dict)  # src dataset -> (dst dataset, snapshot name)
     destroyed: set[str] = field(default_factory=set)  # destination snapshots the run destroyed
+    protected: dict[str, set[str]] = field(default_factory=dict)  # src dataset -> snapshots held before sending
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, plan: DatasetPlan, src_versions: Sequence[Version]) -> None:
@@ -81,6 +89,19 @@ class HoldKeeper:
             with self._lock:
                 self.sent[plan.src] = (plan.dst, plan.steps[-1].target.name)
                 self.destroyed.update(v.full_name for v in (*plan.destroy, *plan.newer))
+
+    def protect(self, plan: DatasetPlan, src_versions: Sequence[Version]) -> None:
+        """Hold on the source every snapshot `plan` sends, before it sends them (see the module's docstring)."""
+        if self.runner.dry_run or not plan.steps:
+            return
+        names = [v.full_name for v in sent_snapshots(plan.steps, [v for v in src_versions if not v.is_bookmark])]
+        with self._lock:
+            self.protected.setdefault(plan.src, set()).update(names)
+        try:
+            _run_batched(self.runner, self.src.host, names, lambda batch: zfs.hold(hold_tag(self.dst), batch))
+        except CommandError as error:
+            if "tag already exists" not in str(error):  # a killed run's hold is as good as ours
+                log.warning("%s: could not hold %s before sending (%s)", self.src, plan.src, error)
 
     def apply(self, src_inventory: Inventory, dst_inventory: Inventory) -> None:
         """Release this pair's tag from the sent datasets' older snapshots and hold the new latest one."""
@@ -98,7 +119,10 @@ class HoldKeeper:
         datasets = [(s, d)[index] for s, (d, _) in self.sent.items()]
         targets = [f"{(s, d)[index]}@{snap}" for s, (d, snap) in self.sent.items()]
         skip = {*targets, *self.destroyed}
-        older = [n for n in _flatten(candidates(inventory, ds) for ds in datasets) if n not in skip]
+        listed = _flatten(candidates(inventory, ds) for ds in datasets)
+        if index == 0:  # held before sending; the listing, older than those holds, does not count them
+            listed += sorted(_flatten(sorted(self.protected.get(s, ())) for s in self.sent))
+        older = [n for n in dict.fromkeys(listed) if n not in skip]
         found = holds_of(self.runner, side.host, [*older, *targets])
         ours = [n for n in older if tag in found.get(n, set())]
         _run_batched(self.runner, side.host, ours, lambda batch: zfs.release(tag, batch))  # first: never two

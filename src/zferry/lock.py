@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import stat
 import tempfile
@@ -22,6 +23,8 @@ from types import TracebackType
 from typing import Callable, Optional
 
 from zferry.errors import LockedError, UsageError
+
+log = logging.getLogger("zferry")
 
 
 def default_lock_dir() -> str:
@@ -119,8 +122,11 @@ class DestinationLocks:
             self._check_file(fd, path)
             self._acquire(fd, path, host, root)
             stale = stale_holder(os.pread(fd, 64, 0).decode(errors="replace"))
-            if stale is not None and self.on_takeover is not None:
-                self.on_takeover(path, f"{host}:{root}" if host else root, stale)
+            if stale is not None:  # the file names a run that ended without releasing the lock: killed
+                where = f"{host}:{root}" if host else root
+                log.warning("taking over the lock for %s from pid %d, which ended without releasing it", where, stale)
+                if self.on_takeover is not None:
+                    self.on_takeover(path, where, stale)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
         except BaseException:

@@ -28,6 +28,7 @@ from zferry.plan.clones import as_clone, blocked, clone_waves, find_version, sam
 from zferry.plan.properties import PropertyRules
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, destructions, plan_dataset
 from zferry.plan.resume import token_problem
+from zferry.plan.resumed import completed_by_resume
 from zferry.plan.steps import sent_snapshots
 from zferry.retry import RetryPolicy, call_with_retries
 from zferry.schedule import ScheduleResult, run_tree
@@ -97,6 +98,7 @@ class PairReplication:
         self._present: set[str] = set()  # destination datasets known to exist
         # Called after a dataset was sent, with its plan and source versions (e.g. to bookmark them).
         self.on_sent: Optional[Callable[[DatasetPlan, Sequence[Version]], None]] = None
+        self.before_send: Optional[Callable[[DatasetPlan, Sequence[Version]], None]] = None  # e.g. protect by hold
         self._src_props: dict[str, dict[str, tuple[str, str]]] = {}
         self._dry_received: set[str] = set()  # --dryrun=recv: destinations that took a `zfs receive -n`
         self._clone_origins: dict[str, tuple[str, str]] = {}  # dst clone -> (source, destination) origin
@@ -210,10 +212,15 @@ class PairReplication:
             log.log(VERBOSE, "%s: has no snapshots, nothing to send", src_name)
         if outcome.is_noop:
             log.log(VERBOSE, "%s: up to date with %s", src_name, dst_name)
-            self._note_common(src_name, src_snapshots, self._dst_snapshots(dst_name))
+            self._note_common(src_name, src_snapshots, dst_snapshots)
+            done = completed_by_resume(src_name, dst_name, src_snapshots, dst_snapshots) if resumed else None
+            if done is not None and self.on_sent is not None:
+                self.on_sent(done, src_versions)  # the resumed stream was this dataset's send: move the hold
             return resumed
         if dst_dataset is None:
             self._ensure_parent(dst_name)
+        if self.before_send is not None:
+            self.before_send(outcome, src_versions)
         self._execute(outcome)
         if self.on_sent is not None:
             self.on_sent(outcome, src_versions)

@@ -155,3 +155,26 @@ def test_several_pairs_take_every_lock_in_sorted_order(tmp_path: Path) -> None:
         pass
     with both:
         assert len(os.listdir(locks)) == 2
+
+
+def test_the_lock_of_a_killed_run_is_taken_over_and_the_takeover_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    locks = tmp_path / "locks"
+    with held_by_other_process(locks, "backup/a") as holder:
+        pass  # kill -9: the kernel drops the flock, the file still names the holder
+    taken: list[tuple[str, str, int]] = []
+    with DestinationLocks([(None, "backup/a")], str(locks), on_takeover=lambda *args: taken.append(args)):
+        assert taken == [(str(locks / lock_key(None, "backup/a")), "backup/a", holder.pid)]
+    assert f"taking over the lock for backup/a from pid {holder.pid}" in caplog.text
+    assert Path(locks, lock_key(None, "backup/a")).read_text() == ""  # released: emptied
+
+
+def test_a_lock_released_normally_is_no_takeover(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    locks = tmp_path / "locks"
+    with held_by_other_process(locks, "backup/a", seconds=0):
+        time.sleep(0.5)  # it releases the lock and exits on its own
+    taken: list[tuple[str, str, int]] = []
+    with DestinationLocks([(None, "backup/a")], str(locks), on_takeover=lambda *args: taken.append(args)):
+        assert taken == []
+    assert "taking over" not in caplog.text

@@ -20,7 +20,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from typing import Any, Optional, Union
 
 from zferry import validate
 from zferry.errors import CommandError, UsageError
+from zferry.exec.control_dirs import new_control_dir
 from zferry.exec.host import Host
 from zferry.exec.runner import spawn, terminate_groups
 
@@ -192,7 +192,7 @@ class SshConnections:
         self.settings = settings
         self.env = env
         self.cancel = cancel or threading.Event()
-        self.control_dir = tempfile.mkdtemp(prefix="zferry-ssh-")
+        self.control_dir = new_control_dir()  # and remove those that killed runs left
         self._sockets: dict[tuple[object, ...], str] = {}
         self._master_of: dict[tuple[object, ...], tuple[str, list[str]]] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}

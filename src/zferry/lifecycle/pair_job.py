@@ -114,6 +114,7 @@ def run_pair(
             keeper.note(plan, versions)
 
         job.on_sent = on_sent
+        job.before_send = keeper.protect
         pair_report = job.run(src_inventory)
         keeper.apply(*job.inventories)
         report.bookmarks = bookmarker.created
