@@ -34,12 +34,13 @@ def command_line(job: SubJob) -> str:
 
 
 def summary(results: Sequence[scheduler.TaskResult], begin: float) -> str:
-    """The table printed at the end: each sub-job's status, exit code, start (s after the first) and duration."""
+    """The table printed at the end: each sub-job's status, exit code, start and end (seconds after the
+    jobrunner began) and duration."""
     width = max([len("sub-job"), *(len(r.name) for r in results)])
-    lines = [f"{'sub-job':<{width}}  {'status':<9}  exit  {'start':>8}  {'seconds':>8}"]
+    lines = [f"{'sub-job':<{width}}  {'status':<9}  exit  {'start':>8}  {'end':>8}  {'seconds':>8}"]
     for r in results:
-        start = f"{r.started - begin:8.2f}" if r.started else f"{'-':>8}"
-        lines.append(f"{r.name:<{width}}  {r.status:<9}  {r.exit_code:>4}  {start}  {r.seconds:8.2f}")
+        times = f"{r.started - begin:8.2f}  {r.finished - begin:8.2f}" if r.started else f"{'-':>8}  {'-':>8}"
+        lines.append(f"{r.name:<{width}}  {r.status:<9}  {r.exit_code:>4}  {times}  {r.seconds:8.2f}")
     return "\n".join(lines)
 
 
