@@ -3,7 +3,8 @@
 
 Hourly, daily and weekly snapshots on every source; only daily and weekly ones go to the DR sites:
 `onsite` ones to dr-onsite (kept 90 days), `offsite` ones to dr-cloud (kept 7 years). Each source's
-backups land in their own dataset on each site (^SRC_HOST). Every host runs its own share from cron:
+backups land in their own dataset on each site (^SRC_HOST). Every host runs its own share from cron
+(each command is one crontab line, wrapped here):
 
     0 * * * *  ./jobrunner_alex.py --src-host "$(hostname -s)" --create-src-snapshots \\
                    --prune-src-snapshots --prune-src-bookmarks

@@ -3,7 +3,7 @@
 
 Daily and weekly snapshots on `tank`, replicated to the `usb` pool on the same machine (no ssh), which
 keeps 90 days and a year of weeklies. When the drive is not plugged in, the replication fails and the
-exit status says so; snapshots are still taken and pruned. One cron line:
+exit status says so; snapshots are still taken and pruned. One crontab line (wrapped here):
 
     0 2 * * * ./jobrunner_sam.py --create-src-snapshots --replicate --prune-src-snapshots \\
                   --prune-dst-snapshots --monitor-dst-snapshots
