@@ -8,6 +8,7 @@ is zferry's and passes through to each sub-job, parsed and checked by zferry's o
 from __future__ import annotations
 
 import logging
+import os
 import random
 import shlex
 import sys
@@ -21,7 +22,7 @@ from zferry.cli.main import parse_arguments, setup_logging
 from zferry.cli.options import build_parser as build_zferry_parser
 from zferry.errors import EXIT_USAGE, UsageError
 from zferry.exec.runner import Runner, SignalStop
-from zferry.jobrunner import config, runner, scheduler, subjobs
+from zferry.jobrunner import config, runner, scheduler, subjobs, systemd
 from zferry.jobrunner.subjobs import SubJob
 from zferry.observe import logs
 
@@ -98,11 +99,34 @@ def run_jobs(jobs: Sequence[SubJob], settings: config.RunSettings, passed: Seque
     return 128 + master.stop_signal if master.stop_signal else worst
 
 
+def emit_systemd(argv: Sequence[str], jobs: Sequence[SubJob], settings: config.RunSettings) -> int:
+    """Check every sub-job, then write the timer, service, logrotate and cron files for this command line."""
+    for job in jobs:
+        runner.prepare(job.name, job.argv)
+    arguments = systemd.service_command(systemd.drop_options(argv, config.SYSTEMD_OPTIONS))
+    name = f"zferry-{settings.job_id}"
+    command = (sys.executable, "-m", "zferry.cli.jobrunner", *arguments)
+    schedule = systemd.Schedule(name, command, settings.on_calendar, settings.systemd_user)
+    folder = settings.emit_systemd or "."
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for file_name, text in systemd.files(schedule).items():
+            path = os.path.join(folder, file_name)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            print(path)
+    except OSError as error:
+        raise UsageError(f"--emit-systemd: cannot write to {folder!r}: {error.strerror}") from None
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run zferry-jobrunner with `argv` (default: the process arguments); return the exit status."""
     words = list(sys.argv[1:] if argv is None else argv)
     try:
         jobs, settings, passed = plan_jobs(words)
+        if settings.emit_systemd is not None:
+            return emit_systemd(words, jobs, settings)
         if settings.jobrunner_dryrun:
             for job in jobs:
                 print(command_line(job))

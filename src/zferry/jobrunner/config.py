@@ -18,6 +18,7 @@ from typing import Optional
 from zferry import validate
 from zferry.cli.numbers import seconds
 from zferry.errors import UsageError
+from zferry.jobrunner.systemd import DEFAULT_ON_CALENDAR, DEFAULT_USER, check_calendar
 from zferry.lifecycle.plan import parse_plan, plan_items
 from zferry.observe.monitor import parse_monitor_plan
 
@@ -76,6 +77,9 @@ class RunSettings:
     jitter: bool = False
     jobrunner_dryrun: bool = False
     job_id: str = "jobrunner"
+    emit_systemd: Optional[str] = None  # a folder: write the units there instead of running
+    on_calendar: str = DEFAULT_ON_CALENDAR
+    systemd_user: str = DEFAULT_USER
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +105,36 @@ def build_parser() -> argparse.ArgumentParser:
     _plans(parser)
     _verbs(parser)
     _execution(parser)
+    _scheduling(parser)
     return parser
+
+
+SYSTEMD_OPTIONS = ("--emit-systemd", "--systemd-on-calendar", "--systemd-user")
+
+
+def _scheduling(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scheduling (write the files, run nothing)")
+    group.add_argument(
+        "--emit-systemd",
+        metavar="DIR",
+        help="write DIR/zferry-JOBID.timer and .service (running this command line daily), a .logrotate file "
+        "and a .cron line, e.g. --emit-systemd /tmp/units, then copy them to /etc/systemd/system, "
+        "/etc/logrotate.d or /etc/cron.d",
+    )
+    group.add_argument(
+        "--systemd-on-calendar",
+        default=DEFAULT_ON_CALENDAR,
+        metavar="SPEC",
+        help=f"when the timer fires (default: '{DEFAULT_ON_CALENDAR}', plus up to 10 minutes of random delay), "
+        "e.g. --systemd-on-calendar hourly",
+    )
+    group.add_argument(
+        "--systemd-user",
+        default=DEFAULT_USER,
+        metavar="USER",
+        help=f"the unprivileged user the service runs as, with rights from 'zfs allow' (default: {DEFAULT_USER}), "
+        "e.g. --systemd-user backup",
+    )
 
 
 _EXAMPLES = """examples:
@@ -422,4 +455,7 @@ def build_run_settings(args: argparse.Namespace) -> RunSettings:
         jitter=args.jitter,
         jobrunner_dryrun=args.jobrunner_dryrun,
         job_id=validate.job_name(args.job_id),
+        emit_systemd=args.emit_systemd,
+        on_calendar=check_calendar(args.systemd_on_calendar),
+        systemd_user=validate.username(args.systemd_user),
     )
