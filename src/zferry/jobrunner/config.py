@@ -8,7 +8,6 @@ before anything runs: a bad one is a `UsageError` (exit 2).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,7 @@ from zferry import validate
 from zferry.cli.numbers import seconds
 from zferry.errors import UsageError
 from zferry.jobrunner.systemd import DEFAULT_ON_CALENDAR, DEFAULT_USER, check_calendar
-from zferry.lifecycle.plan import parse_plan, plan_items
+from zferry.lifecycle.plan import load_literal, parse_plan, plan_items
 from zferry.observe.monitor import parse_monitor_plan
 
 PlanDict = dict[str, dict[str, dict[str, object]]]
@@ -278,18 +277,9 @@ def _execution(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_literal(text: Optional[str], option: str, example: str) -> object:
-    """A JSON or Python literal (never evaluated as code)."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        raise UsageError(f"{option}: cannot read {text!r}; write it like {example}") from None
+def parse_literal(text: Optional[str], option: str, example: str, kind: str = "dict") -> object:
+    """A JSON or Python literal (never evaluated as code), None when the option was not given."""
+    return None if text is None else load_literal(text, option, example, "the value", kind)
 
 
 def check_host(host: object, option: str) -> str:
@@ -305,7 +295,7 @@ def check_host(host: object, option: str) -> str:
 
 def host_list(text: Optional[str], option: str) -> tuple[str, ...]:
     """`--src-hosts`: a list of distinct hosts."""
-    value = parse_literal(text, option, "\"['src1', 'src2']\"")
+    value = parse_literal(text, option, "\"['src1', 'src2']\"", "list")
     if value is None:
         return ()
     if not isinstance(value, (list, tuple)):
