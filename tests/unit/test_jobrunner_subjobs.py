@@ -40,7 +40,13 @@ def option(job: SubJob, name: str) -> str:
 
 
 def test_two_sources_two_destinations_every_verb() -> None:
-    found = jobs("--create-src-snapshots", "--replicate", "--prune-src-snapshots", "--prune-dst-snapshots")
+    found = jobs(
+        "--create-src-snapshots",
+        "--replicate",
+        "--prune-src-snapshots",
+        "--prune-src-bookmarks",
+        "--prune-dst-snapshots",
+    )
     assert sorted(found) == sorted(
         f"{src}/{name}"
         for src in ("src1", "src2")
@@ -51,6 +57,7 @@ def test_two_sources_two_destinations_every_verb() -> None:
             "run/~/replicate/dr",
             "run/~/replicate/dr/~/prune-dst-snapshots",
             "run/~/prune-src-snapshots",
+            "run/~/prune-src-snapshots/~/prune-src-bookmarks",
         )
     )
     create = found["src2/run/create-src-snapshots"]

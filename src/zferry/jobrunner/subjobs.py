@@ -7,10 +7,12 @@ a sub-job waits until every sub-job before the `~` with the same prefix has succ
     S/run/~/replicate/D                            after the snapshots were taken
     S/run/~/replicate/D/~/prune-dst-snapshots      after the replication to D succeeded
     S/run/~/prune-src-snapshots                    after the snapshots were taken, not after replication:
-    S/run/~/prune-src-bookmarks                    a failing destination must not let the source fill up
+                                                   a failing destination must not let the source fill up
+    S/run/~/prune-src-snapshots/~/prune-src-bookmarks   after that: both write to (and lock) the source
     S/monitor/src-snapshots                        monitoring waits for nothing and stops nothing
     S/monitor/D/dst-snapshots
 
+Two sub-jobs that write to the same dataset never run at once (the second would find it locked).
 Targets route snapshots: a destination's replication and pruning see only the plan entries of its
 targets. Pruning only ever considers snapshots named after the targets of the host it prunes
 (`org_target_...`): other targets', other jobs' and hand-made snapshots are kept.
@@ -190,7 +192,11 @@ def _source_jobs(config: FleetConfig, src: str) -> list[SubJob]:
         add("run/~/prune-src-snapshots", on_src, _prune_options(keep, all_targets(keep)))
     bookmarks = config.src_bookmark_plan or config.src_snapshot_plan
     if "prune_src_bookmarks" in verbs and bookmarks:
-        add("run/~/prune-src-bookmarks", on_src, _prune_options(bookmarks, all_targets(bookmarks), "bookmarks"))
+        add(
+            "run/~/prune-src-snapshots/~/prune-src-bookmarks",
+            on_src,
+            _prune_options(bookmarks, all_targets(bookmarks), "bookmarks"),
+        )
     return _ordered(jobs)
 
 
