@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +15,8 @@ import pytest
 from zferry.cli.jobrunner import main
 from zferry.cli.options import build_parser as zferry_parser
 from zferry.jobrunner.config import build_parser
+
+PROJECT = Path(__file__).resolve().parents[2]
 
 LOCAL = [
     "tank/a",
@@ -93,3 +100,28 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "--dst-root-datasets" in out and "examples:" in out
+
+
+def test_jobrunner_dryrun_checks_the_sub_jobs_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*LOCAL, "--replicate", "--jobrunner-dryrun", "--threads", "0"]) == 2
+    assert capsys.readouterr().out == ""
+
+
+def test_sigterm_stops_every_sub_job(tmp_path: Path) -> None:
+    """A `zfs` that hangs: SIGTERM ends the jobrunner and its sub-jobs' children within seconds, exit 143."""
+    started = tmp_path / "started"
+    (tmp_path / "zfs").write_text(f"#!/bin/sh\ntouch {started}\nexec sleep 60\n")
+    (tmp_path / "zfs").chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}", PYTHONPATH=str(PROJECT / "src"), HOME=str(tmp_path))
+    argv = [*LOCAL, "--create-src-snapshots", "--replicate", "--workers", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "zferry.cli.jobrunner", *argv], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert started.exists()
+    begin = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err.decode()
+    assert time.monotonic() - begin < 10
+    assert b"cancelled" in err  # the replication never started

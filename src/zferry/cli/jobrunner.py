@@ -14,7 +14,7 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Optional
 
 from zferry import __version__
@@ -64,9 +64,10 @@ def plan_jobs(
     return jobs, settings, passed
 
 
-def run_jobs(jobs: Sequence[SubJob], settings: config.RunSettings, passed: Sequence[str]) -> int:
-    """Check every sub-job, then run them all; print monitoring reports and the summary; the worst status."""
-    prepared = {job.name: runner.prepare(job.name, job.argv) for job in jobs}  # exit 2 before anything runs
+def run_jobs(
+    jobs: Sequence[SubJob], prepared: Mapping[str, runner.Prepared], settings: config.RunSettings, passed: Sequence[str]
+) -> int:
+    """Run the checked sub-jobs; print the monitoring reports and the summary; return the worst status."""
     zferry_args = parse_arguments(list(passed))
     setup_logging(zferry_args.verbose, zferry_args.quiet, logs.settings_from_args(zferry_args), settings.job_id)
     for handler in log.handlers:
@@ -99,10 +100,8 @@ def run_jobs(jobs: Sequence[SubJob], settings: config.RunSettings, passed: Seque
     return 128 + master.stop_signal if master.stop_signal else worst
 
 
-def emit_systemd(argv: Sequence[str], jobs: Sequence[SubJob], settings: config.RunSettings) -> int:
-    """Check every sub-job, then write the timer, service, logrotate and cron files for this command line."""
-    for job in jobs:
-        runner.prepare(job.name, job.argv)
+def emit_systemd(argv: Sequence[str], settings: config.RunSettings) -> int:
+    """Write the timer, service, logrotate and cron files for this (checked) command line."""
     arguments = systemd.service_command(systemd.drop_options(argv, config.SYSTEMD_OPTIONS))
     name = f"zferry-{settings.job_id}"
     command = (sys.executable, "-m", "zferry.cli.jobrunner", *arguments)
@@ -125,13 +124,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     try:
         jobs, settings, passed = plan_jobs(words)
+        prepared = {job.name: runner.prepare(job.name, job.argv) for job in jobs}  # exit 2 before anything runs
         if settings.emit_systemd is not None:
-            return emit_systemd(words, jobs, settings)
+            return emit_systemd(words, settings)
         if settings.jobrunner_dryrun:
             for job in jobs:
                 print(command_line(job))
             return 0
-        return run_jobs(jobs, settings, passed)
+        return run_jobs(jobs, prepared, settings, passed)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error it printed (2)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     except UsageError as error:
