@@ -11,6 +11,7 @@ nearest ancestor in the same run has finished; independent subtrees run side by 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Sequence
@@ -74,7 +75,8 @@ def run_tree(
             stop = stop or (cancel is not None and cancel.is_set())
             while ready and not stop and len(running) < max(1, threads):
                 name = ready.pop()
-                running[pool.submit(task, name)] = name
+                # in a copy of this thread's context: what the caller set (the jobrunner's sub-job name) stays
+                running[pool.submit(contextvars.copy_context().run, task, name)] = name
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -109,7 +109,8 @@ class Plan:
         return tuple(e for e in self.entries if e.count > 0)
 
 
-def _load(text: str, option: str, example: str = _EXAMPLE) -> object:
+def load_literal(text: str, option: str, example: str = _EXAMPLE, what: str = "the plan", kind: str = "dict") -> object:
+    """JSON, or a Python literal (never evaluated as code); else a UsageError naming `option`."""
     try:
         return json.loads(text)
     except ValueError:
@@ -118,7 +119,7 @@ def _load(text: str, option: str, example: str = _EXAMPLE) -> object:
         return ast.literal_eval(text.strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise UsageError(
-            f"{option}: cannot read the plan {text!r}; write a JSON or Python dict such as {example}"
+            f"{option}: cannot read {what} {text!r}; write a JSON or Python {kind} such as {example}"
         ) from None
 
 
@@ -135,7 +136,7 @@ def parse_plan(text: str, option: str = "--create-src-snapshots-plan", for_creat
 
 def plan_items(text: str, option: str, example: str = _EXAMPLE) -> list[tuple[str, str, str, object]]:
     """The (org, target, period, value) of each entry of a plan text, names checked, values as given."""
-    data = _load(text, option, example)
+    data = load_literal(text, option, example)
     if not isinstance(data, dict):
         raise UsageError(f"{option}: the plan must be a dict of orgs, e.g. {example}")
     items: list[tuple[str, str, str, object]] = []
