@@ -177,13 +177,15 @@ def run(
     events: Optional[Events] = None,
     cancel: Optional[threading.Event] = None,
     runner: Optional[Runner] = None,
+    connections: Optional[SshConnections] = None,
 ) -> JobReport:
     """Run every pair of `config` in turn and report; raises Interrupted once `cancel` stopped it.
 
     `runner` lets a front end that must reach the running children (the CLI's signal handling)
     build it first with `make_runner`; setting `cancel` has the same effect as `runner.stop()`.
+    `connections`: ssh masters shared with other jobs (the jobrunner's), left open at the end.
     """
-    with Session(config, runner) as session:
+    with Session(config, runner, connections) as session:
         return session.run_once(events, cancel)
 
 
@@ -195,14 +197,17 @@ class Session:
     session for good. Closing it terminates what still runs and the ssh masters.
     """
 
-    def __init__(self, config: JobConfig, runner: Optional[Runner] = None) -> None:
+    def __init__(
+        self, config: JobConfig, runner: Optional[Runner] = None, connections: Optional[SshConnections] = None
+    ) -> None:
         self.config = config
         self.runner = runner or make_runner(config)
         self.creations: dict[int, int] = {}  # snapshot GUID -> creation time, for the lag metric
+        self._shared = connections  # its owner closes it (and it starts a dead master anew itself)
         self._connect()
 
     def _connect(self) -> None:
-        self.connections = SshConnections(self.config.ssh, self.runner.env, self.runner.cancel)
+        self.connections = self._shared or SshConnections(self.config.ssh, self.runner.env, self.runner.cancel)
         execution, replication = self.config.execution, self.config.replication
         self.connector = Connector(
             self.runner,
@@ -222,12 +227,15 @@ class Session:
     def close(self) -> None:
         """Terminate what still runs, stop the ssh masters, remove their sockets."""
         self.runner.terminate_all()
-        self.connections.close()
+        if self._shared is None:
+            self.connections.close()
 
     def run_once(self, events: Optional[Events] = None, cancel: Optional[threading.Event] = None) -> JobReport:
         """One run of the job, reusing the session's connections and probes; see `run`."""
         config, runner = self.config, self.runner
-        if not self.connections.alive():  # a master died (network, remote reboot): connect and probe anew
+        if (
+            self._shared is None and not self.connections.alive()
+        ):  # a master died (network, remote reboot): connect and probe anew
             self.connections.close()
             self._connect()
         tracker = metrics_job.StartedPairs(events or _ignore)
@@ -326,9 +334,13 @@ def compare(
 
 
 def monitor(
-    config: JobConfig, plan: MonitorConfig, cancel: Optional[threading.Event] = None, runner: Optional[Runner] = None
+    config: JobConfig,
+    plan: MonitorConfig,
+    cancel: Optional[threading.Event] = None,
+    runner: Optional[Runner] = None,
+    connections: Optional[SshConnections] = None,
 ) -> MonitorReport:
     """`--monitor-snapshots`: Nagios-style check of snapshot ages (see `zferry.observe.monitor`)."""
     from zferry.observe import monitor as observe_monitor  # it builds on this module
 
-    return observe_monitor.monitor(config, plan, cancel, runner)
+    return observe_monitor.monitor(config, plan, cancel, runner, connections)

@@ -75,4 +75,4 @@ def test_sam_usb_pool_on_the_same_host() -> None:
 def test_options_after_the_script_win_and_pass_through(example: str) -> None:
     jobs = dryrun(example, "--replicate", "--src-hosts", "['zfvm-a']", "--dryrun", "-v")
     assert jobs and all(name.startswith("zfvm-a/") for name in jobs)
-    assert all(argv[-2:] == ["--dryrun=send", "-v"] for argv in jobs.values())
+    assert all(argv[-4:-2] == ["--dryrun=send", "-v"] for argv in jobs.values())

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from zferry import validate
 from zferry.cli.jobrunner import plan_jobs
 from zferry.cli.main import build_job_config, parse_arguments
 from zferry.errors import UsageError
-from zferry.jobrunner.subjobs import SubJob, names_regex
+from zferry.jobrunner.subjobs import SubJob, job_name, names_regex
 from zferry.select.regex import compile_patterns
 
 SRC_PLAN = {"prod": {"onsite": {"hourly": 36}, "offsite": {"daily": 31}}}
@@ -107,8 +108,28 @@ def test_restricting_to_one_host_and_localhost() -> None:
 def test_unknown_options_pass_through_to_every_sub_job() -> None:
     found = jobs("--replicate", "--create-src-snapshots", "-v", "--ssh-src-config-file", "/etc/z/ssh", "--dryrun")
     for job in found.values():
-        assert job.argv[-4:] == ("-v", "--ssh-src-config-file", "/etc/z/ssh", "--dryrun=send"), job
+        assert job.argv[-6:-2] == ("-v", "--ssh-src-config-file", "/etc/z/ssh", "--dryrun=send"), job
         parse_arguments(list(job.argv))  # zferry's own parser takes every sub-job
+
+
+def test_each_sub_job_has_its_own_legal_job_name() -> None:
+    found = jobs("--replicate", "--create-src-snapshots", "--prune-dst-snapshots")
+    names = {name: build_job_config(parse_arguments(list(job.argv))).name for name, job in found.items()}
+    assert (
+        names["src1/run/~/replicate/dr/~/prune-dst-snapshots"] == "jobrunner.src1.run.replicate.dr.prune-dst-snapshots"
+    )
+    assert len(set(names.values())) == len(names)  # log files, audit records, metric labels, lock keys
+    given = jobs("--replicate", "--job-name", "nightly", "--job-id", "other")
+    assert {job.argv.count("--job-name") for job in given.values()} == {1}  # the passed one is replaced
+    assert given["src1/run/~/replicate/nas1"].argv[-1] == "nightly.src1.run.replicate.nas1"
+    assert jobs("--replicate", "--job-id", "other")["src2/run/~/replicate/dr"].argv[-1] == "other.src2.run.replicate.dr"
+
+
+def test_derived_job_names_are_made_legal_and_stay_distinct_when_long() -> None:
+    assert job_name("j", "root@db-1.example/run/create-src-snapshots") == "j.root-db-1.example.run.create-src-snapshots"
+    long_a, long_b = (job_name("j", f"{'h' * 70}{i}/run/create-src-snapshots") for i in (1, 2))
+    assert len(long_a) == len(long_b) == 64 and long_a != long_b
+    assert validate.job_name(long_a) == long_a
 
 
 def test_jitter_shuffles_with_a_seedable_rng() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -85,3 +86,34 @@ def test_write_is_atomic_0644_and_merges(tmp_path: Path) -> None:
     s = _samples(Path(path).read_text())
     assert s[("zferry_sent_snapshots_total", "tank/a", "backup/a")] == 5
     assert [p.name for p in tmp_path.iterdir()] == ["z.prom"]
+
+
+def test_a_write_keeps_other_jobs_samples_and_replaces_its_own(tmp_path: Path) -> None:
+    path = str(tmp_path / "zferry.prom")
+    write_metrics(path, [_pair(src="tank/gone"), _pair(src="tank/a")])
+    other = PairMetrics("jobrunner.h.run.replicate.nas", "tank/b", "backup/b", 990.0, 1000.0, ok=True, snapshots_sent=2)
+    write_metrics(path, [other])
+    write_metrics(path, [_pair(src="tank/a", finished=2000.0)])  # job j no longer has tank/gone
+    samples = _samples(Path(path).read_text())
+    assert samples[("zferry_sent_snapshots_total", "tank/b", "backup/b")] == 2
+    assert samples[("zferry_last_attempt_timestamp_seconds", "tank/a", "backup/a")] == 2000
+    assert not [key for key in samples if key[1] == "tank/gone"]
+
+
+def test_sub_jobs_writing_one_file_from_threads_lose_no_update(tmp_path: Path) -> None:
+    """The jobrunner's sub-jobs run in threads of one process and may share one --metrics-file."""
+    path = str(tmp_path / "zferry.prom")
+    runs = 40
+
+    def sub_job(job: str) -> None:
+        for _ in range(runs):
+            write_metrics(path, [PairMetrics(job, f"{job}/src", "dst", 1.0, 2.0, ok=True, snapshots_sent=1)])
+
+    threads = [threading.Thread(target=sub_job, args=(f"jobrunner.h.{name}",)) for name in ("create", "replicate")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    samples = _samples(Path(path).read_text())
+    for name in ("create", "replicate"):
+        assert samples[("zferry_sent_snapshots_total", f"jobrunner.h.{name}/src", "dst")] == runs

@@ -22,7 +22,7 @@ from zferry.cli.main import parse_arguments, setup_logging
 from zferry.cli.options import build_parser as build_zferry_parser
 from zferry.errors import EXIT_USAGE, UsageError
 from zferry.exec.runner import Runner, SignalStop
-from zferry.jobrunner import config, runner, scheduler, subjobs, systemd
+from zferry.jobrunner import config, connections, runner, scheduler, subjobs, systemd
 from zferry.jobrunner.subjobs import SubJob
 from zferry.observe import logs
 
@@ -76,11 +76,12 @@ def run_jobs(
     master = Runner()  # its cancel token is every sub-job's: a signal stops them all
     signals = SignalStop(master) if threading.current_thread() is threading.main_thread() else None
     outputs: dict[str, list[str]] = {job.name: [] for job in jobs}
+    shared = connections.SharedConnections(master.cancel)  # one ssh master per host for all sub-jobs
 
     def task(name: str) -> int:
         with runner.named(name):
             log.info("started")
-        status = runner.run(prepared[name], master.cancel, outputs[name])
+        status = runner.run(prepared[name], master.cancel, outputs[name], shared)
         with runner.named(name):
             log.info("finished with exit status %d", status)
         return status
@@ -90,6 +91,7 @@ def run_jobs(
         begin = time.time()
         results = scheduler.run_tasks([job.name for job in jobs], task, pace, master.cancel)
     finally:
+        shared.close()
         if signals is not None:
             signals.close()
     for job in jobs:

@@ -228,23 +228,34 @@ class SshConnections:
         return result
 
     def connect(self, host: Host) -> None:
-        """Start `host`'s master connection unless it runs; return once its socket is up."""
+        """Start `host`'s master connection unless it runs; return once its socket is up.
+
+        Threads may share the connections (the jobrunner's sub-jobs do): a master another thread
+        started is waited for, and a master that has ended is started anew."""
         with self._lock:
             socket, options = self._master_of[(host.name, host.user, host.port, host.ssh_options)]
-            if socket in self._procs:
-                return
-            if self._spawner is None:
-                self._spawner = _Spawner()
-            plain = Host(host.name, host.user, host.port, host.ssh_program, tuple(options))
-            argv = plain.ssh_argv()
-            argv[1:1] = ["-M", "-N", "-o", "ControlPersist=no", "-S", socket]
-            errors = open(f"{socket}.err", "wb")  # noqa: SIM115 - the master writes to it as long as it lives
-            try:
-                proc = self._spawner.spawn(argv, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors, env=self.env)
-            finally:
-                errors.close()
-            self._procs[socket] = proc
-        self._wait_ready(socket, proc, plain.label)
+            running = self._procs.get(socket)
+            if running is not None and running.poll() is None:
+                proc = running
+            else:
+                proc = self._start(socket, Host(host.name, host.user, host.port, host.ssh_program, tuple(options)))
+        self._wait_ready(socket, proc, host.label)
+
+    def _start(self, socket: str, plain: Host) -> subprocess.Popen[bytes]:
+        """Spawn the master for `socket` (called with the lock held)."""
+        if socket in self._procs and os.path.lexists(socket):
+            os.unlink(socket)  # a dead master's socket: ssh would fail to bind it
+        if self._spawner is None:
+            self._spawner = _Spawner()
+        argv = plain.ssh_argv()
+        argv[1:1] = ["-M", "-N", "-o", "ControlPersist=no", "-S", socket]
+        errors = open(f"{socket}.err", "wb")  # noqa: SIM115 - the master writes to it as long as it lives
+        try:
+            proc = self._spawner.spawn(argv, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors, env=self.env)
+        finally:
+            errors.close()
+        self._procs[socket] = proc
+        return proc
 
     def _wait_ready(self, socket: str, proc: subprocess.Popen[bytes], label: str) -> None:
         deadline = time.monotonic() + self.settings.connect_timeout + 10

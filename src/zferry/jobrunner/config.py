@@ -65,6 +65,7 @@ class FleetConfig:
     monitor_snapshot_plan: Optional[PlanDict] = None
     local_names: tuple[str, ...] = (LOCALHOST,)  # hosts reached without ssh
     passthrough: tuple[str, ...] = ()  # zferry options for every sub-job
+    job_name: str = "jobrunner"  # each sub-job's --job-name is this and the sub-job's name
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,8 @@ def _execution(parser: argparse.ArgumentParser) -> None:
         "--job-id",
         metavar="NAME",
         default="jobrunner",
-        help="this run's name in its log file (default: jobrunner), e.g. --job-id nightly",
+        help="this run's name in its log file, and the start of each sub-job's job name (default: jobrunner; "
+        "a passed-through --job-name takes its place there), e.g. --job-id nightly",
     )
 
 
@@ -400,6 +402,25 @@ def split_arguments(
     return mine, passed
 
 
+def take_option(words: Sequence[str], option: str) -> tuple[Optional[str], list[str]]:
+    """The last value of `option` (`--opt V` or `--opt=V`) in `words`, and the words without it."""
+    value: Optional[str] = None
+    rest: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == option and index + 1 < len(words):
+            value = words[index + 1]
+            index += 2
+            continue
+        if word.startswith(option + "="):
+            value = word[len(option) + 1 :]
+        else:
+            rest.append(word)
+        index += 1
+    return value, rest
+
+
 def build_fleet_config(args: argparse.Namespace, passthrough: Sequence[str]) -> FleetConfig:
     """The checked fleet configuration from the jobrunner's parsed options."""
     words = list(args.root_dataset_pairs)
@@ -414,6 +435,7 @@ def build_fleet_config(args: argparse.Namespace, passthrough: Sequence[str]) -> 
     roots = root_datasets(args.dst_root_datasets, "--dst-root-datasets")
     local = (LOCALHOST, check_host(args.localhost, "--localhost")) if args.localhost else (LOCALHOST,)
     verbs = tuple(v for v in VERBS if getattr(args, v))
+    given, rest = take_option(passthrough, "--job-name")
     if verbs and not pairs:
         raise UsageError("no datasets given: zferry-jobrunner SRC_DATASET DST_DATASET ... (see --help)")
     if verbs and not src_hosts:
@@ -433,7 +455,8 @@ def build_fleet_config(args: argparse.Namespace, passthrough: Sequence[str]) -> 
         dst_snapshot_plan=plan(args.dst_snapshot_plan, "--dst-snapshot-plan"),
         monitor_snapshot_plan=plan(args.monitor_snapshot_plan, "--monitor-snapshot-plan", monitor=True),
         local_names=local,
-        passthrough=tuple(passthrough),
+        passthrough=tuple(rest),
+        job_name=validate.job_name(given or args.job_id),
     )
 
 

@@ -23,6 +23,8 @@ from zferry.cli.main import build_job_config, parse_arguments
 from zferry.cli.observe_options import build_monitor_config, read_only_mode
 from zferry.engine import JobConfig
 from zferry.errors import EXIT_ERROR, UsageError, ZferryError
+from zferry.exec.ssh import SshConnections
+from zferry.jobrunner.connections import SharedConnections
 from zferry.observe.monitor import UNKNOWN, MonitorConfig
 
 log = logging.getLogger("zferry")
@@ -69,11 +71,13 @@ def named(name: str) -> Iterator[None]:
         SUBJOB.reset(token)
 
 
-def run(prepared: Prepared, cancel: threading.Event, out: list[str]) -> int:
-    """Run one sub-job through the engine; return its exit status. A monitor's report goes to `out`."""
+def run(prepared: Prepared, cancel: threading.Event, out: list[str], shared: Optional[SharedConnections] = None) -> int:
+    """Run one sub-job through the engine; return its exit status. A monitor's report goes to `out`.
+
+    `shared`: the ssh master connections of the jobrunner's sub-jobs (None: the sub-job's own)."""
     with named(prepared.name):
         try:
-            return _run(prepared, cancel, out)
+            return _run(prepared, cancel, out, shared.get(prepared.job) if shared is not None else None)
         except ZferryError as error:
             if prepared.monitor is not None:
                 out.append(f"ZFERRY UNKNOWN - {' '.join(str(error).split())}\n")
@@ -85,14 +89,14 @@ def run(prepared: Prepared, cancel: threading.Event, out: list[str]) -> int:
             return EXIT_ERROR
 
 
-def _run(prepared: Prepared, cancel: threading.Event, out: list[str]) -> int:
+def _run(prepared: Prepared, cancel: threading.Event, out: list[str], connections: Optional[SshConnections]) -> int:
     job = prepared.job
     runner = engine.make_runner(job)
     if prepared.monitor is not None:
-        report = engine.monitor(job, prepared.monitor, cancel, runner)
+        report = engine.monitor(job, prepared.monitor, cancel, runner, connections)
         out.append(report.text)
         return report.exit_code
-    return engine.run(job, cancel=cancel, runner=runner).exit_code
+    return engine.run(job, cancel=cancel, runner=runner, connections=connections).exit_code
 
 
 class NameFilter(logging.Filter):

@@ -20,12 +20,14 @@ targets. Pruning only ever considers snapshots named after the targets of the ho
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Optional
 
+from zferry import validate
 from zferry.errors import UsageError
 from zferry.jobrunner.config import FleetConfig, PlanDict
 from zferry.lifecycle.config import DUMMY
@@ -40,6 +42,24 @@ class SubJob:
 
     name: str
     argv: tuple[str, ...]
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+_NAME_MAX = 64
+
+
+def job_name(base: str, name: str) -> str:
+    """A sub-job's own `--job-name`: `base`, then the sub-job's name with `/` as `.` and without `~`.
+
+    Job names name log files, audit records, metric labels and lock keys, so characters zferry
+    does not allow become `-`; a name too long ends in a hash of the whole, so it stays distinct.
+    """
+    words = [_UNSAFE.sub("-", part) for part in name.split("/") if part and part != "~"]
+    text = ".".join([base, *words])
+    if len(text) > _NAME_MAX:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+        text = f"{text[: _NAME_MAX - len(digest) - 1]}-{digest}"
+    return validate.job_name(text)
 
 
 def host_name(host: str) -> str:
@@ -171,7 +191,8 @@ def _source_jobs(config: FleetConfig, src: str) -> list[SubJob]:
     jobs: list[SubJob] = []
 
     def add(name: str, words: list[str], options: list[str]) -> None:
-        jobs.append(SubJob(f"{src}/{name}", (*words, *options, *common)))
+        full = f"{src}/{name}"
+        jobs.append(SubJob(full, (*words, *options, *common, "--job-name", job_name(config.job_name, full))))
 
     src_only = [w for s in src_words for w in (s, DUMMY)]
     on_src = [w for s in src_words for w in (DUMMY, s)]

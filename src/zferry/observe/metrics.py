@@ -3,6 +3,8 @@
 Pure rendering, escaping, merging with the previous file and lag computation; the only I/O is
 `read_previous` and `write_atomically`. Counters (`_total`) accumulate across runs by adding the
 previous file's value for the same labels; `last_success` survives failing runs the same way.
+Several jobs may share one file (the jobrunner's sub-jobs do): a write replaces the samples of
+its own jobs and keeps the other jobs' samples; writers in one process take turns (`_WRITING`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
@@ -126,18 +129,20 @@ def _values(pair: PairMetrics, previous: Previous) -> dict[str, Optional[float]]
 
 
 def render(pairs: Iterable[PairMetrics], previous: Optional[Previous] = None) -> str:
-    """The exposition text for `pairs`, merged with `previous` (last success, counters)."""
+    """The exposition text for `pairs`, merged with `previous` (last success, counters); the
+    samples of `previous` whose job is none of `pairs`' are kept as they were."""
     prev = previous or {}
-    rows = [(p, _values(p, prev)) for p in pairs]
+    rows = [((p.job, p.src, p.dst), _values(p, prev)) for p in pairs]
+    jobs = {key[0] for key, _ in rows}
     lines: list[str] = []
     for name, kind, help_text in _FAMILIES:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
-        for pair, values in rows:
-            value = values[name]
+        kept = [(key, value) for key, value in prev.get(name, {}).items() if key[0] not in jobs]
+        for (job, src, dst), value in [*kept, *((key, values[name]) for key, values in rows)]:
             if value is None:
                 continue
-            labels = f'job="{escape_label(pair.job)}",src="{escape_label(pair.src)}",dst="{escape_label(pair.dst)}"'
+            labels = f'job="{escape_label(job)}",src="{escape_label(src)}",dst="{escape_label(dst)}"'
             lines.append(f"{name}{{{labels}}} {_number(value)}")
     return "\n".join(lines) + "\n"
 
@@ -182,6 +187,10 @@ def write_atomically(path: str, text: str) -> None:
         raise
 
 
+_WRITING = threading.Lock()  # read, merge, replace: one writer at a time, or a sub-job's samples get lost
+
+
 def write_metrics(path: str, pairs: Sequence[PairMetrics]) -> None:
     """Merge with the file already at `path` and replace it atomically."""
-    write_atomically(path, render(pairs, read_previous(path)))
+    with _WRITING:
+        write_atomically(path, render(pairs, read_previous(path)))

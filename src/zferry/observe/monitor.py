@@ -32,6 +32,7 @@ from zferry import zfs
 from zferry.engine import JobConfig, Pair
 from zferry.errors import CommandError, DatasetNotFound, Interrupted, UsageError
 from zferry.exec.runner import Runner
+from zferry.exec.ssh import SshConnections
 from zferry.inventory import Side, list_inventory
 from zferry.lifecycle.plan import PlanEntry, plan_items
 from zferry.model import Version
@@ -249,11 +250,15 @@ class MonitorReport:
 
 
 def monitor(
-    config: JobConfig, plan: MonitorConfig, cancel: Optional[threading.Event] = None, runner: Optional[Runner] = None
+    config: JobConfig,
+    plan: MonitorConfig,
+    cancel: Optional[threading.Event] = None,
+    runner: Optional[Runner] = None,
+    connections: Optional[SshConnections] = None,
 ) -> MonitorReport:
     """Check the snapshot ages of every pair's checked side; takes no lock and changes nothing."""
     report = MonitorReport()
-    with read_only_session(config, cancel, runner) as session:
+    with read_only_session(config, cancel, runner, connections) as session:
         for pair in config.pairs:
             session.runner.check_cancelled()
             try:

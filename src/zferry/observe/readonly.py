@@ -39,15 +39,19 @@ class Session:
 
 @contextmanager
 def read_only_session(
-    config: JobConfig, cancel: Optional[threading.Event] = None, runner: Optional[Runner] = None
+    config: JobConfig,
+    cancel: Optional[threading.Event] = None,
+    runner: Optional[Runner] = None,
+    shared: Optional[SshConnections] = None,
 ) -> Iterator[Session]:
-    """Connect to the job's hosts (no lock: nothing is written); close everything at the end."""
+    """Connect to the job's hosts (no lock: nothing is written); close everything at the end
+    (but `shared` ssh connections, which their owner closes)."""
     runner = runner or make_runner(config)
     runner.dry_run = False  # only listings run, and a listing changes nothing
     watcher = _CancelWatcher(cancel, runner) if cancel is not None else None
     if cancel is not None and cancel.is_set():
         runner.stop()
-    connections = SshConnections(config.ssh, runner.env, runner.cancel)
+    connections = shared or SshConnections(config.ssh, runner.env, runner.cancel)
     try:
         connector = Connector(
             runner,
@@ -60,7 +64,8 @@ def read_only_session(
         yield Session(runner, connector, config)
     finally:
         runner.terminate_all()
-        connections.close()
+        if shared is None:
+            connections.close()
         if watcher is not None:
             watcher.close()
 
