@@ -1,8 +1,6 @@
 """`python -m zferry` runs the zferry command line."""
 
-import sys
-
-from zferry.cli.main import main
+from zferry.cli.main import command_line
 
 if __name__ == "__main__":
-    sys.exit(main())
+    command_line()

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shlex
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -294,3 +295,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise
     finally:
         logs.close_files(log)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def command_line() -> None:
+    """The `zferry` program: `main`, where a SIGTERM/SIGINT that comes before the run installs its
+    own handling, or after it removed it while ending, still exits 143/130 (not killed by the signal)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_on_signal)
+    sys.exit(main())
