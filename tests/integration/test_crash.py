@@ -179,6 +179,9 @@ def test_a_stalled_transfer_is_stopped_and_resumed(vm: Vm, crash_roots: tuple[st
         cat /tmp/{dst.replace("/", "_")}.log; echo "status=$status"
     """)
     assert "status=0" in out, out
-    assert "transfer stalled: no byte moved for 3 s" in out and "resuming" in out, out
+    assert "transfer stalled: no byte moved for 3 s" in out, out
+    # A signal takes effect only when the receive's ioctl returns: if the whole stream was already in
+    # the pipes when it stopped, the killed receive still completed and the retry finds it up to date.
+    assert "resuming" in out or " 1 up to date" in out, out
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
     assert not vm_leftovers(vm, src, dst)
