@@ -20,7 +20,8 @@ BUSY = """
 import sys, threading
 from zferry.errors import ZferryError
 from zferry.exec.host import LOCAL
-from zferry.exec.runner import Runner, SignalStop, Stage
+from zferry.exec.runner import Runner, Stage
+from zferry.exec.signals import SignalStop
 runner = Runner()
 signals = SignalStop(runner)
 def busy():

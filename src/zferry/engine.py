@@ -239,7 +239,7 @@ class Session:
             self.connections.close()
             self._connect()
         tracker = metrics_job.StartedPairs(events or _ignore)
-        watcher = _CancelWatcher(cancel, runner) if cancel is not None else None
+        watcher = CancelWatcher(cancel, runner) if cancel is not None else None
         if cancel is not None and cancel.is_set():
             runner.stop()  # cancelled before it started: run nothing
         report = JobReport(config.name, time.time())
@@ -300,7 +300,7 @@ def _run_pairs(runner: Runner, connector: Connector, config: JobConfig, emit: Ev
     runner.check_cancelled()
 
 
-class _CancelWatcher:
+class CancelWatcher:
     """Turns a front end's cancel token into `runner.stop()` (which terminates what runs)."""
 
     def __init__(self, cancel: threading.Event, runner: Runner) -> None:

@@ -91,7 +91,8 @@ import sys, threading
 from zferry.cli.main import main
 from zferry.errors import ZferryError
 from zferry.exec.host import LOCAL
-from zferry.exec.runner import Runner, SignalStop, Stage
+from zferry.exec.runner import Runner, Stage
+from zferry.exec.signals import SignalStop
 
 runner = Runner()
 signals = SignalStop(runner)

@@ -21,7 +21,8 @@ from zferry import __version__
 from zferry.cli.main import parse_arguments, setup_logging
 from zferry.cli.options import build_parser as build_zferry_parser
 from zferry.errors import EXIT_USAGE, UsageError
-from zferry.exec.runner import Runner, SignalStop
+from zferry.exec.runner import Runner
+from zferry.exec.signals import SignalStop
 from zferry.jobrunner import config, connections, runner, scheduler, subjobs, systemd
 from zferry.jobrunner.subjobs import SubJob
 from zferry.observe import logs

@@ -30,7 +30,7 @@ from zferry.cli.ssh_options import (
 )
 from zferry.engine import ExecutionSettings, JobConfig
 from zferry.errors import LockedError, UsageError, ZferryError
-from zferry.exec.runner import SignalStop
+from zferry.exec.signals import SignalStop
 from zferry.model import Endpoint
 from zferry.observe import logs, metrics
 from zferry.observe.monitor import UNKNOWN

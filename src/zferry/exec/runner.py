@@ -6,7 +6,7 @@ ends its remote command when its connection closes). On Linux every child also g
 PR_SET_PDEATHSIG, so that it dies with zferry even after a kill -9.
 
 Stopping is a `threading.Event` (`Runner.cancel`): a signal handler only wakes a watcher thread
-(`SignalStop`), which sets it and terminates the children; no lock is taken in a handler.
+(`zferry.exec.signals.SignalStop`), which sets it and terminates the children; no lock is taken in a handler.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Callable, Optional
 
 from zferry.errors import CommandError, Interrupted
@@ -376,44 +375,6 @@ class Runner:
     def terminate_all(self) -> None:
         """Stop starting commands and terminate every running child's process group."""
         self.stop()
-
-
-class SignalStop:
-    """Turns SIGTERM/SIGINT into `runner.stop(signum)` on a watcher thread.
-
-    The handler only writes the signal number to a pipe: it runs between two bytecodes of the
-    main thread, which may hold any lock at that moment (the runner's, a logging handler's).
-    """
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._write, False)
-        self._watcher = threading.Thread(target=self._watch, name="zferry-signals", daemon=True)
-        self._watcher.start()
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-
-    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
-        try:
-            os.write(self._write, bytes([signum]))
-        except OSError:
-            pass  # the pipe is full: a stop is already on its way
-
-    def _watch(self) -> None:
-        data = os.read(self._read, 1)
-        if data and data[0]:
-            self.runner.stop(data[0])
-
-    def close(self) -> None:
-        """Restore the previous handlers and end the watcher."""
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        os.write(self._write, b"\0")  # wakes the watcher, which then ends without stopping anything
-        self._watcher.join(timeout=5)
-        os.close(self._write)
-        os.close(self._read)
 
 
 def _stage_result(host: Host, argvs: list[list[str]], returncode: int, stderr: str) -> StageResult:

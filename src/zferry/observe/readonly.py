@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from zferry.endpoints import Connector
-from zferry.engine import JobConfig, Pair, _CancelWatcher, make_runner
+from zferry.engine import CancelWatcher, JobConfig, Pair, make_runner
 from zferry.exec.runner import Runner
 from zferry.exec.ssh import SshConnections
 from zferry.inventory import Side
@@ -48,7 +48,7 @@ def read_only_session(
     (but `shared` ssh connections, which their owner closes)."""
     runner = runner or make_runner(config)
     runner.dry_run = False  # only listings run, and a listing changes nothing
-    watcher = _CancelWatcher(cancel, runner) if cancel is not None else None
+    watcher = CancelWatcher(cancel, runner) if cancel is not None else None
     if cancel is not None and cancel.is_set():
         runner.stop()
     connections = shared or SshConnections(config.ssh, runner.env, runner.cancel)
