@@ -298,8 +298,8 @@ def receive(
         argv.append("-F")
     if dry_run:
         argv.append("-n")
-    excluded = [word for name in DR_PROPERTIES for word in ("-x", name)]
-    return [*argv, *_without_dr_properties(extra), *excluded, dataset]
+    argv += [word for name in DR_PROPERTIES for word in ("-x", name)]
+    return [*argv, *_without_dr_properties(extra), dataset]
 
 
 def _without_dr_properties(options: Sequence[str]) -> list[str]:

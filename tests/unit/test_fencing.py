@@ -119,7 +119,7 @@ def test_every_receive_excludes_the_dr_properties() -> None:
     # Naming them in the options as well would make zfs refuse ("specified multiple times"): dropped there.
     extra = ["-x", ROLE_PROPERTY, "-o", f"{EPOCH_PROPERTY}=9", "-o", "compression=lz4", "-x", "mountpoint"]
     argv = zfs.receive("dst/a", extra=extra)
-    assert argv == ["zfs", "receive", "-u", "-s", "-o", "compression=lz4", "-x", "mountpoint", *excluded, "dst/a"]
+    assert argv == ["zfs", "receive", "-u", "-s", *excluded, "-o", "compression=lz4", "-x", "mountpoint", "dst/a"]
 
 
 @pytest.mark.parametrize("words", [["-x", ROLE_PROPERTY], [f"-x{EPOCH_PROPERTY}"], ["-uo", f"{ROLE_PROPERTY}=primary"]])
