@@ -9,6 +9,7 @@ from typing import IO, Any, Callable, Optional, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from zferry.server import metrics, requests
 from zferry.server.errors import ApiError
@@ -115,7 +116,9 @@ async def receive(
 
 
 async def _feed(service: Service, task: Task, writer: IO[bytes], head: bytes, rest: AsyncIterator[bytes]) -> None:
-    """Write the body into the receive's pipe; stop when the receive has ended (its pipe broke)."""
+    """Write the body into the receive's pipe; stop when the receive has ended (its pipe broke).
+
+    A client that goes away mid-stream cancels the receive (a resumable partial state stays)."""
     done = 0
     try:
         chunk = head
@@ -127,13 +130,14 @@ async def _feed(service: Service, task: Task, writer: IO[bytes], head: bytes, re
             chunk = await rest.__anext__()
     except (StopAsyncIteration, BrokenPipeError):
         pass
+    except ClientDisconnect:
+        task.cancel.set()
+        raise
     finally:
         try:
             await in_thread(writer.close)
         except BrokenPipeError:
             pass
-        if task.state not in FINAL and not done:
-            task.cancel.set()
     await in_thread(service.workers.wait, task, 5.0)
 
 

@@ -89,8 +89,8 @@ class Service:
                 os.unlink(target)
             raise
         if fd is not None and target is not None:
-            file_fd, name = fd, str(target)
-            self.workers.launch(task, lambda t: self.transfers.send_to_file(t, argv, file_fd, name))
+            file_fd, where, shown = fd, str(target), request.output_path
+            self.workers.launch(task, lambda t: self.transfers.send_to_file(t, argv, file_fd, where, shown))
             return task, None
         reader, writer = os.pipe()
         sink = os.fdopen(writer, "wb")

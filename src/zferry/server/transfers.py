@@ -102,7 +102,7 @@ class Transfers:
         self.store.progress(task, 0, size)
         return size
 
-    def send_to_file(self, task: Task, send: Sequence[str], fd: int, path: str) -> dict[str, Any]:
+    def send_to_file(self, task: Task, send: Sequence[str], fd: int, path: str, shown: Optional[str]) -> dict[str, Any]:
         """`zfs send > file`; a failed or cancelled send leaves no file behind."""
         runner = self.zfs_host.task_runner("zferry-server")
         try:
@@ -113,7 +113,7 @@ class Transfers:
         except BaseException:
             os.unlink(path)
             raise
-        return {"output_path": path, "bytes": task.bytes_done}
+        return {"output_path": shown, "bytes": task.bytes_done}
 
     def send_to_pipe(self, task: Task, send: Sequence[str], writer: IO[bytes]) -> dict[str, Any]:
         """`zfs send` into `writer` (the HTTP response reads the other end); closes it at the end."""
