@@ -205,14 +205,22 @@ class Service:
         self.workers.cancel(task, CANCEL_WAIT_SECONDS)
         return task
 
-    def status(self) -> dict[str, Any]:
-        """Pools with their busy task, recent tasks, replicated pairs (the status page polls this)."""
-        now = self.store.clock()
+    def shown(self, task: Task) -> dict[str, Any]:
+        """A task as the API shows it, now."""
+        return task.to_json(self.store.clock())
+
+    def pools(self) -> list[dict[str, Any]]:
+        """The managed host's pools, each with the task that keeps it busy (or None)."""
         pools = self.zfs_host.pools()
         for pool in pools:
             pool["busy_task"] = self.store.busy_task(self.settings.pool_key(self.settings.endpoint(pool["name"])))
+        return pools
+
+    def status(self) -> dict[str, Any]:
+        """Pools with their busy task, recent tasks, replicated pairs (the status page polls this)."""
+        now = self.store.clock()
         return {
-            "pools": pools,
+            "pools": self.pools(),
             "tasks": [t.to_json(now) for t in self.store.recent()],
             "pairs": [p.to_json(now) for p in self.store.pairs()],
         }
