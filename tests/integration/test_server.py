@@ -110,12 +110,12 @@ class Bed:
     argv: list[str]
 
     def zfs_processes(self) -> str:
-        """zfs send/receive processes in the VM that touch this module's datasets (after a short wait)."""
+        """zfs send/receive processes in the VM that touch this module's datasets, after up to 30 s.
+
+        A killed ssh ends the remote zfs by closing its pipes; a receive saves its partial state first."""
         name = self.src.split("/")[1]
-        script = (
-            f"for i in $(seq 20); do pgrep -af 'zfs (send|recv|receive)' | grep -F {name} || break; sleep 0.25; done"
-        )
-        return self.vm.sh(script + "; true")
+        left = f"pgrep -af 'zfs (send|recv|receive)' | grep -F {name}"
+        return self.vm.sh(f"for i in $(seq 60); do {left} >/dev/null || break; sleep 0.5; done; {left} || true")
 
 
 def _free_port() -> int:
