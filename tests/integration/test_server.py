@@ -248,6 +248,9 @@ def test_send_receive_replicate_and_busy_pools(bed: Bed) -> None:
     second = api.wait(api.ok("POST", f"/v1/snapshots/{src}/small/s2/replicate", body)["id"])
     assert second["result"]["snapshots_sent"] == 1, second
     assert vm.snapshot_guids(f"{dst}/rep") == vm.snapshot_guids(f"{src}/small")
+    encrypted = api.wait(api.ok("POST", f"/v1/snapshots/{src}/enc/e1/replicate", {"target": f"{dst}/encrep"})["id"])
+    assert encrypted["state"] == "succeeded", encrypted
+    assert vm.sh(f"zfs get -H -o value encryption,keystatus {dst}/encrep").split() == ["aes-256-gcm", "unavailable"]
     (pair,) = [p for p in api.ok("GET", "/v1/status", status=200)["pairs"] if p["target"].endswith(f"{dst}/rep")]
     assert pair["target_latest"] == "s2" and pair["last_result"] == "succeeded" and pair["lag_seconds"] >= 0
     # a running replicate keeps both pools busy: 409 naming it, for a send (source) and a receive (target)

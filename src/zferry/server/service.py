@@ -6,6 +6,7 @@ problem is an ApiError with its status.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import time
@@ -204,7 +205,7 @@ class Service:
         found, versions, version = self.snapshot(dataset, snap)
         base = self.version(dataset, versions, request.from_snapshot) if request.from_snapshot else None
         if found.is_encrypted and not request.raw:
-            request = type(request)(**{**request.__dict__, "raw": True})  # encrypted: always raw
+            request = dataclasses.replace(request, raw=True)  # encrypted: always raw
         job = build_job(
             job_arguments(self.settings, source, target, request, selected_snapshots(versions, version, base))
         )

@@ -158,6 +158,11 @@ class TaskStore:
                 task.state = RUNNING
                 task.started = self.clock()
 
+    def expect(self, task: Task, total: Optional[int]) -> None:
+        """The bytes the task will move, as estimated."""
+        with self._lock:
+            task.bytes_total = total
+
     def progress(self, task: Task, done: int, total: Optional[int] = None) -> None:
         with self._lock:
             task.bytes_done = done

@@ -9,6 +9,7 @@ terminates the whole process tree (ssh included, so the remote zfs ends too).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,7 @@ from typing import IO, Any, Callable, Optional
 
 from zferry import destructive, zfs
 from zferry.engine import CancelWatcher
+from zferry.errors import ZferryError
 from zferry.exec.runner import Runner, Stage
 from zferry.model import Version
 from zferry.observe import audit
@@ -27,6 +29,7 @@ from zferry.server.stream_header import StreamHeader
 from zferry.server.tasks import Task, TaskStore
 from zferry.server.zfshost import ZfsHost
 
+log = logging.getLogger("zferry")
 PROGRESS_SECONDS = 0.5
 Counter = Callable[[], int]
 FORCE_WHY = "receive with force=true (zferry-server)"
@@ -99,15 +102,26 @@ class Transfers:
 
     def estimate(self, task: Task, send: Sequence[str]) -> Optional[int]:
         size = self.zfs_host.send_size(send)
-        self.store.progress(task, 0, size)
+        self.store.expect(task, size)
         return size
+
+    def estimate_aside(self, task: Task, send: Sequence[str]) -> None:
+        """The size estimate (`bytes_total`) in a thread of its own: the stream need not wait for it."""
+
+        def estimate() -> None:
+            try:
+                self.estimate(task, send)
+            except ZferryError as error:
+                log.info("task %s: no size estimate: %s", task.id, error)
+
+        threading.Thread(target=estimate, name=f"zferry-estimate-{task.id[:8]}", daemon=True).start()
 
     def send_to_file(self, task: Task, send: Sequence[str], fd: int, path: str, shown: Optional[str]) -> dict[str, Any]:
         """`zfs send > file`; a failed or cancelled send leaves no file behind."""
         runner = self.zfs_host.task_runner("zferry-server")
         try:
             with os.fdopen(fd, "wb") as sink, _watched(task, runner):
-                self.estimate(task, send)
+                self.estimate_aside(task, send)
                 with _polling(self.store, task, lambda: os.fstat(sink.fileno()).st_size):
                     runner.pipeline([Stage(self.zfs_host.host, tuple(send))], classify=zfs.classify_error, sink=sink)
         except BaseException:
@@ -119,7 +133,7 @@ class Transfers:
         """`zfs send` into `writer` (the HTTP response reads the other end); closes it at the end."""
         runner = self.zfs_host.task_runner("zferry-server")
         with writer, _watched(task, runner):
-            self.estimate(task, send)
+            self.estimate_aside(task, send)
             runner.pipeline([Stage(self.zfs_host.host, tuple(send))], classify=zfs.classify_error, sink=writer)
         return {"bytes": task.bytes_done}
 
