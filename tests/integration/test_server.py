@@ -223,6 +223,8 @@ def test_send_receive_replicate_and_busy_pools(bed: Bed) -> None:
     assert done["bytes_done"] == (bed.exports / "small-s1.zfs").stat().st_size > 1_000_000
     stream = api.call("POST", f"/v1/snapshots/{src.replace('/', '%2F')}%2Fsmall/s2/send", {"from_snapshot": "s1"})
     assert stream.status == 200 and api.wait(stream.headers["x-zferry-task-id"])["bytes_done"] == len(stream.body)
+    backwards = api.call("POST", f"/v1/snapshots/{src}/small/s1/send", {"from_snapshot": "s2"})
+    assert backwards.status == 500 and "send failed" in backwards.json()["error"], backwards.body
     dry = api.wait(api.ok("POST", f"/v1/snapshots/{src}/small/s2/send", {"dry_run": True})["id"])
     assert dry["result"] == {"dry_run": True, "size": full}
     # receive the file, then the streamed increment as the request body: the same snapshots arrive

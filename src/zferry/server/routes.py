@@ -60,26 +60,32 @@ async def send(dataset: str, snap: str, request: Request) -> Response:
     task, reader = await in_thread(service.send, dataset, snap, body)
     if reader is None:
         return accepted(task, service)
-    return TaskStream(service, task, reader)
+    first = await in_thread(os.read, reader, CHUNK)
+    if not first:  # no byte came: answer with the task's error rather than an empty 200
+        await in_thread(service.workers.wait, task, 60.0)
+        os.close(reader)
+        if task.state != SUCCEEDED:
+            raise ApiError(500, f"send failed: {task.error}", f"see GET /v1/tasks/{task.id}", task=task.id)
+        return Response(b"", media_type="application/octet-stream", headers={TASK_HEADER: task.id})
+    return TaskStream(service, task, reader, first)
 
 
 class TaskStream(StreamingResponse):
     """The stream of a send as the response body; a client that goes away cancels the task."""
 
-    def __init__(self, service: Service, task: Task, fd: int) -> None:
-        self.service, self.task, self.fd = service, task, fd
+    def __init__(self, service: Service, task: Task, fd: int, first: bytes) -> None:
+        self.service, self.task, self.fd, self.first = service, task, fd, first
         headers = {TASK_HEADER: task.id}
         super().__init__(self._chunks(), media_type="application/octet-stream", headers=headers)
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         done = 0
-        while True:
-            chunk = await in_thread(os.read, self.fd, CHUNK)
-            if not chunk:
-                break
+        chunk = self.first
+        while chunk:
             done += len(chunk)
             self.service.store.progress(self.task, done)
             yield chunk
+            chunk = await in_thread(os.read, self.fd, CHUNK)
         await in_thread(self.service.workers.wait, self.task, 60.0)
         if self.task.state != SUCCEEDED:  # the client sees a cut stream, not a complete one
             raise RuntimeError(f"send task {self.task.id} {self.task.state}: {self.task.error}")
