@@ -236,6 +236,12 @@ def test_send_receive_replicate_and_busy_pools(bed: Bed) -> None:
     )
     assert body.status == 202 and api.wait(body.json()["id"])["state"] == "succeeded"
     assert vm.snapshot_guids(f"{dst}/small") == vm.snapshot_guids(f"{src}/small")
+    forced = api.wait(
+        api.ok("POST", f"/v1/datasets/{dst}/forced/receive", {"input_path": "small-s1.zfs", "force": True})["id"]
+    )
+    assert forced["state"] == "succeeded" and forced["result"]["forced"], forced
+    (record,) = [json.loads(line) for line in bed.audit.read_text().splitlines() if f"{dst}/forced" in line][-1:]
+    assert "receive" in json.dumps(record) and "-F" in json.dumps(record), record
     # an encrypted dataset is sent raw even when not asked; its stream is not received with force
     api.wait(api.ok("POST", f"/v1/snapshots/{src}/enc/e1/send", {"output_path": "enc.zfs"})["id"])
     header = parse_header((bed.exports / "enc.zfs").read_bytes()[:4096])
