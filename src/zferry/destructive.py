@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 from functools import partial
-from typing import Callable, Optional, TypeVar
+from typing import IO, Callable, Optional, TypeVar
 
 from zferry import zfs
 from zferry.errors import CommandError
@@ -92,9 +92,18 @@ def run(runner: Runner, host: Host, argv: Sequence[str], action: str, target: Se
     return audited(runner, intent, partial(runner.run, host, argv, changes=True, classify=zfs.classify_error))
 
 
-def pipeline(runner: Runner, stages: Sequence[Stage], intent: Intent, run_anyway: bool = False) -> None:
-    """Run a recorded transfer pipeline (a forced receive: `intent.argv` is its `zfs receive -F`)."""
-    audited(runner, intent, partial(runner.pipeline, stages, classify=zfs.classify_error, run_anyway=run_anyway))
+def pipeline(
+    runner: Runner,
+    stages: Sequence[Stage],
+    intent: Intent,
+    run_anyway: bool = False,
+    source: Optional[IO[bytes]] = None,
+) -> None:
+    """Run a recorded transfer pipeline (a forced receive: `intent.argv` is its `zfs receive -F`).
+
+    `source`: the stream, when it does not come from a `zfs send` stage (the server's receive)."""
+    step = partial(runner.pipeline, stages, classify=zfs.classify_error, run_anyway=run_anyway, source=source)
+    audited(runner, intent, step)
 
 
 def audited(runner: Runner, intent: Intent, step: Callable[[], T]) -> T:

@@ -257,10 +257,14 @@ class Runner:
         *,
         classify: ErrorClassifier = _default_classifier,
         run_anyway: bool = False,
+        source: Optional[IO[bytes]] = None,
+        sink: Optional[IO[bytes]] = None,
     ) -> None:
         """Run a streaming pipeline; on any stage failing, stop the rest and raise with each stage's story.
 
         `run_anyway` runs it even in dry-run mode (for pipelines that end in `zfs receive -n`).
+        `source` feeds the first stage and `sink` takes the last one's output (the server's streams;
+        default: nothing in, output discarded); the caller keeps and closes them.
         """
         shown = describe(stages)
         if self.dry_run and not run_anyway:
@@ -279,8 +283,8 @@ class Runner:
                 last = index == len(groups) - 1
                 proc = self._start(
                     host.pipeline(argvs),
-                    stdin=previous or subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL if last else subprocess.PIPE,
+                    stdin=previous or (source if index == 0 and source else subprocess.DEVNULL),
+                    stdout=(sink or subprocess.DEVNULL) if last else subprocess.PIPE,
                 )
                 if previous is not None:
                     previous.close()  # the child holds its own copy; ours would keep the pipe open
@@ -340,7 +344,7 @@ class Runner:
 
     # -- process bookkeeping --------------------------------------------------------------------
 
-    def _start(self, argv: list[str], stdin: int | IO[bytes], stdout: int) -> subprocess.Popen[bytes]:
+    def _start(self, argv: list[str], stdin: int | IO[bytes], stdout: int | IO[bytes]) -> subprocess.Popen[bytes]:
         with self._lock:
             self.check_cancelled()
             proc = spawn(argv, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=self.env)
