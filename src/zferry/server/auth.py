@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import stat
+from collections.abc import Collection
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Callable, Optional
 
@@ -68,12 +69,17 @@ def token_matches(expected: str, given: Optional[str]) -> bool:
 class TokenAuth:
     """ASGI middleware: 401 with a JSON error unless the request carries the token."""
 
-    def __init__(self, app: App, token: str) -> None:
+    def __init__(self, app: App, token: str, public: Collection[tuple[str, str]] = ()) -> None:
         self.app = app
         self.token = token
+        self.public = frozenset(public)  # (method, path) let through without a token: the status page's login
 
     async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        if scope["type"] != "http" or token_matches(self.token, presented_token(scope.get("headers", []))):
+        if (
+            scope["type"] != "http"
+            or (scope.get("method"), scope.get("path")) in self.public
+            or token_matches(self.token, presented_token(scope.get("headers", [])))
+        ):
             await self.app(scope, receive, send)
             return
         body = json.dumps(
