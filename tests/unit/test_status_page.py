@@ -139,7 +139,7 @@ def test_the_page_shows_pools_progress_pairs_and_recent_tasks() -> None:
     recent = page[page.index('id="recent"') :]
     assert 'data-task-id="feed"' in recent and 'data-task-id="dead"' in recent
     assert "snapshots_sent: 3, updated: 2, failed: 0" in recent and "destination has been modified" in recent
-    assert '<tr data-pool="src">' in page and "DEGRADED" in page and 'class="badge warn">DEGRADED' in page
+    assert '<tr class="pool" data-pool="src">' in page and "DEGRADED" in page and 'class="badge warn">DEGRADED' in page
     assert "1.0 GiB" in page and "33%" in page and 'data-task="0123456789abcdef"' in page
     pairs = page[page.index('id="pairs"') : page.index('id="recent"')]
     assert 'data-lag-seconds="95"' in pairs and "1 min 35 s" in pairs and "in sync" in pairs
@@ -242,7 +242,7 @@ def test_login_cookie_page_and_logout(client: TestClient) -> None:
     assert cookie.startswith(f"zferry_token={TOKEN};") and "HttpOnly" in cookie and "SameSite=lax" in cookie
     assert "Path=/" in cookie and "Secure" not in cookie  # plain http: a Secure cookie would not come back
     page = client.get("/")  # the client keeps the cookie, like a browser
-    assert page.status_code == 200 and '<tr data-pool="tank">' in page.text
+    assert page.status_code == 200 and '<tr class="pool" data-pool="tank">' in page.text
     assert page.headers["content-security-policy"] == CSP and page.headers["x-frame-options"] == "DENY"
     assert client.get("/v1/status").json()["pools"][0]["name"] == "tank"  # the script's poll
     assert client.get("/login").headers["location"] == "./"

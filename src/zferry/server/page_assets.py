@@ -60,6 +60,9 @@ meter { width: 5rem; vertical-align: middle; }
   td { display: flex; align-items: baseline; gap: .4rem; border-bottom: 0; padding: .25rem .6rem;
     overflow-wrap: anywhere; }
   td.num { white-space: normal; }
+  tr.pool { display: flex; flex-wrap: wrap; padding: .25rem 0; }
+  tr.pool td { width: auto; padding: .15rem .6rem; }
+  tr.pool td::before { flex: none; }
   td::before { content: attr(data-label); flex: 0 0 7.5rem; color: var(--muted); font-size: .8rem; }
   .outcome { max-width: none; }
 }
@@ -144,7 +147,7 @@ JS = """
       var meter = size ? el("meter", bounds, [used === null ? "" : used + "%"]) : "";
       var busy = p.busy_task ? shortId(p.busy_task) : "idle";
       if (p.busy_task) busy.setAttribute("data-task", str(p.busy_task));
-      return el("tr", {"data-pool": str(p.name)}, [
+      return el("tr", {"class": "pool", "data-pool": str(p.name)}, [
         td("Pool", [el("code", {}, [str(p.name)])]), td("Health", [badge(str(p.health), healthClass(p.health))]),
         td("Size", [bytes(size)], "num"), td("Allocated", [bytes(alloc)], "num"),
         td("Free", [bytes(p.free)], "num"), td("Used", [meter, used === null ? "" : " " + used + "%"], "num"),

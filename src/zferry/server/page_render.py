@@ -158,7 +158,7 @@ def _pool_row(pool: Mapping[str, Any]) -> str:
         _td("Used", meter + (f" {used_text}" if used_text else ""), "num"),
         _td("Busy with", busy_html),
     )
-    return f'<tr data-pool="{esc(pool.get("name"))}">{"".join(cells)}</tr>'
+    return f'<tr class="pool" data-pool="{esc(pool.get("name"))}">{"".join(cells)}</tr>'
 
 
 def render_pools(pools: Sequence[Mapping[str, Any]]) -> str:
@@ -292,8 +292,8 @@ def render_page(status: Mapping[str, Any]) -> str:
         '<form method="post" action="logout"><button type="submit">Log out</button></form></header>'
     )
     sections = (
-        _section("pools", "Pools", render_pools([p for p in status.get("pools") or () if isinstance(p, Mapping)])),
         _section("running", "Running tasks", render_running(running)),
+        _section("pools", "Pools", render_pools([p for p in status.get("pools") or () if isinstance(p, Mapping)])),
         _section(
             "pairs",
             "Replicated datasets",
