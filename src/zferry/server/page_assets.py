@@ -73,23 +73,23 @@ meter { width: 5rem; vertical-align: middle; }
 JS = """
 (function () {
   "use strict";
-  var UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  var UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
   var FINAL = ["succeeded", "failed", "cancelled"];
   var RECENT = 20;
   function num(v) { return typeof v === "number" && isFinite(v) ? v : null; }
   function bytes(n) {
     n = num(n); if (n === null) return "\\u2013";
     var u = 0; while (Math.abs(n) >= 1024 && u < UNITS.length - 1) { n /= 1024; u++; }
-    return u === 0 ? Math.trunc(n) + " B" : n.toFixed(1) + " " + UNITS[u];
+    return u === 0 ? n.toFixed(0) + " B" : n.toFixed(1) + " " + UNITS[u];
   }
   function rate(r) { return num(r) === null ? "\\u2013" : bytes(r) + "/s"; }
   function duration(s) {
     s = num(s); if (s === null) return "\\u2013";
-    s = Math.max(0, Math.round(s));
-    if (s < 60) return s + " s";
-    if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
-    if (s < 86400) return Math.floor(s / 3600) + " h " + Math.floor(s % 3600 / 60) + " min";
-    return Math.floor(s / 86400) + " d " + Math.floor(s % 86400 / 3600) + " h";
+    s = Math.max(0, s);
+    if (s < 120) return s.toFixed(0) + " s";
+    if (s < 7200) return (s / 60).toFixed(0) + " min";
+    if (s < 172800) return (s / 3600).toFixed(1) + " h";
+    return (s / 86400).toFixed(1) + " days";
   }
   function utc(t) {
     t = num(t); if (t === null) return "\\u2013";

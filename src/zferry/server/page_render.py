@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any, Optional
 
+from zferry.observe import progress, readonly
 from zferry.server.page_assets import CSS, JS
 
-UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 FINAL = ("succeeded", "failed", "cancelled")
 RECENT = 20  # finished tasks shown
 DASH = "\u2013"
@@ -33,15 +33,9 @@ def number(value: object) -> Optional[float]:
 
 
 def human_bytes(value: object) -> str:
-    """1536 -> '1.5 KiB'; None -> a dash."""
+    """1536 -> '1.5 KiB' (as the CLI's progress lines); None -> a dash."""
     amount = number(value)
-    if amount is None:
-        return DASH
-    unit = 0
-    while abs(amount) >= 1024 and unit < len(UNITS) - 1:
-        amount /= 1024
-        unit += 1
-    return f"{int(amount)} B" if unit == 0 else f"{amount:.1f} {UNITS[unit]}"
+    return DASH if amount is None else progress.human_bytes(amount)
 
 
 def human_rate(value: object) -> str:
@@ -50,18 +44,9 @@ def human_rate(value: object) -> str:
 
 
 def human_duration(value: object) -> str:
-    """Seconds as '45 s', '3 min 20 s', '2 h 5 min' or '3 d 4 h' (negative: 0 s)."""
+    """Seconds as '45 s', '12 min', '3.5 h' or '2.0 days' (as the CLI's logs; negative: 0 s)."""
     amount = number(value)
-    if amount is None:
-        return DASH
-    s = max(0, round(amount))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    if s < 86400:
-        return f"{s // 3600} h {s % 3600 // 60} min"
-    return f"{s // 86400} d {s % 86400 // 3600} h"
+    return DASH if amount is None else readonly.human_duration(max(0.0, amount))
 
 
 def utc(value: object) -> str:
