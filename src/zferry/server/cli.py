@@ -1,7 +1,7 @@
 """`zferry-server`: parse and check the options, then serve the API with uvicorn.
 
 SIGTERM and SIGINT cancel every task (their process trees on both hosts are terminated) before
-uvicorn stops; the exit status is then 0. Bad options exit 2 before anything starts.
+uvicorn stops; the exit status is then 143 or 130, as zferry's. Bad options exit 2 before anything starts.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, Optional
@@ -146,6 +147,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def command_line() -> None:
-    """The `zferry-server` program."""
+    """The `zferry-server` program. uvicorn hands the signal that stopped it on at the end: it exits 143/130
+    like `zferry` (a signal before uvicorn's own handling likewise)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_on_signal)
     sys.exit(main())

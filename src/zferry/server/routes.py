@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from zferry.server import metrics, requests
+from zferry.server import metrics, requests, schemas
 from zferry.server.errors import ApiError
 from zferry.server.service import Service
 from zferry.server.tasks import FINAL, SUCCEEDED, Task
@@ -49,10 +49,10 @@ async def json_body(request: Request, limit: int) -> dict[str, Any]:
 
 
 def accepted(task: Task, service: Service) -> JSONResponse:
-    return JSONResponse(task.to_json(service.store.clock()), status_code=202, headers={TASK_HEADER: task.id})
+    return JSONResponse(service.shown(task), status_code=202, headers={TASK_HEADER: task.id})
 
 
-@router.post("/snapshots/{dataset:path}/{snap}/send", status_code=202)
+@router.post("/snapshots/{dataset:path}/{snap}/send", status_code=202, openapi_extra=schemas.body(schemas.SEND))
 async def send(dataset: str, snap: str, request: Request) -> Response:
     """Send a snapshot (incremental with from_snapshot) to a file under --export-dir, or as the response body."""
     service = service_of(request)
@@ -94,7 +94,9 @@ class TaskStream(StreamingResponse):
             os.close(self.fd)
 
 
-@router.post("/datasets/{dataset:path}/receive", status_code=202)
+@router.post(
+    "/datasets/{dataset:path}/receive", status_code=202, openapi_extra=schemas.body(schemas.RECEIVE, stream=True)
+)
 async def receive(
     dataset: str, request: Request, force: Optional[str] = None, dry_run: Optional[str] = None
 ) -> JSONResponse:
@@ -141,7 +143,11 @@ async def _feed(service: Service, task: Task, writer: IO[bytes], head: bytes, re
     await in_thread(service.workers.wait, task, 5.0)
 
 
-@router.post("/snapshots/{dataset:path}/{snap}/replicate", status_code=202)
+@router.post(
+    "/snapshots/{dataset:path}/{snap}/replicate",
+    status_code=202,
+    openapi_extra=schemas.body(schemas.REPLICATE, ("target",)),
+)
 async def replicate(dataset: str, snap: str, request: Request) -> JSONResponse:
     """Replicate a dataset up to a snapshot to another pool or host with zferry's engine."""
     service = service_of(request)
@@ -168,7 +174,7 @@ def send_size(
 def task(task_id: str, request: Request) -> dict[str, Any]:
     """A task's state, progress, result and error."""
     service = service_of(request)
-    return service.task(task_id).to_json(service.store.clock())
+    return service.shown(service.task(task_id))
 
 
 @router.get("/tasks")
@@ -183,13 +189,13 @@ def tasks(request: Request) -> dict[str, Any]:
 def cancel(task_id: str, request: Request) -> dict[str, Any]:
     """Cancel a task: its processes on both hosts are terminated, its pools freed."""
     service = service_of(request)
-    return service.cancel(task_id).to_json(service.store.clock())
+    return service.shown(service.cancel(task_id))
 
 
 @router.get("/pools")
 def pools(request: Request) -> dict[str, Any]:
     """The managed host's pools: health, size, allocated, free, and the task keeping each busy."""
-    return {"pools": service_of(request).status()["pools"]}
+    return {"pools": service_of(request).pools()}
 
 
 @router.get("/status")
