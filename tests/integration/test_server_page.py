@@ -24,24 +24,19 @@ pair replicated before (latest snapshot on both sides, in sync), and never the t
 from __future__ import annotations
 
 import http.client
-import json
 import re
 import secrets
 import shutil
-import socket
 import struct
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
 
 import pytest
 
+from tests.integration.test_server import Api, start_server
 from tests.integration.vm import Vm, unique_name
 
 pytest.importorskip("fastapi")
@@ -52,40 +47,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @dataclass
 class Server:
-    port: int
-    token: str
+    api: Api
     src: str
     dst: str
-
-    def call(self, method: str, path: str, body: Optional[dict[str, Any]] = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data, headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
-    def task(self, task_id: str) -> dict[str, Any]:
-        status, task = self.call("GET", f"/v1/tasks/{task_id}")
-        assert status == 200, task
-        return dict(task)
-
-    def until(self, task_id: str, done: Any, timeout: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            task = self.task(task_id)
-            if done(task):
-                return task
-            time.sleep(0.3)
-        raise AssertionError(f"task {task_id}: {self.task(task_id)}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -103,24 +67,13 @@ def server(
     token = tmp / "token"
     token.write_text(secrets.token_urlsafe(32) + "\n")
     token.chmod(0o600)
-    port = _free_port()
     argv = [
-        str(Path(sys.executable).with_name("zferry-server")), "--port", str(port), "--token-file", str(token),
-        "--zfs-host", "zfvm-a", "--ssh-config-file", ssh_config, "--audit-log", str(tmp / "audit.jsonl"),
+        str(Path(sys.executable).with_name("zferry-server")), "--token-file", str(token), "--zfs-host", "zfvm-a",
+        "--ssh-config-file", ssh_config, "--audit-log", str(tmp / "audit.jsonl"),
     ]  # fmt: skip
-    log = tmp / "server.log"
-    process = subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    bed = Server(port, token.read_text().strip(), src, dst)
+    process, api, _ = start_server(argv, tmp / "server.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            try:
-                if bed.call("GET", "/v1/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
-        yield bed
+        yield Server(api, src, dst)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -131,8 +84,8 @@ def login_file(folder: Path, server: Server) -> Path:
     page = folder / "login.html"
     page.write_text(
         "<!DOCTYPE html><html><body>"
-        f'<form id="login" method="post" action="http://127.0.0.1:{server.port}/login">'
-        f'<input type="hidden" name="token" value="{server.token}"></form>'
+        f'<form id="login" method="post" action="http://127.0.0.1:{server.api.port}/login">'
+        f'<input type="hidden" name="token" value="{server.api.token}"></form>'
         '<script>document.getElementById("login").submit();</script></body></html>'
     )
     page.chmod(0o600)
@@ -153,14 +106,11 @@ def chromium(folder: Path, page: Path, screenshot: Path) -> str:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (testbed/run-tests installs it)")
 def test_status_page_in_chromium_during_a_running_send(server: Server, tmp_path: Path) -> None:
-    src, dst = server.src, server.dst
-    status, replicate = server.call("POST", f"/v1/snapshots/{src}/small/s1/replicate", {"target": f"{dst}/small"})
-    assert status == 202, replicate
-    assert server.until(replicate["id"], lambda t: t["state"] != "running" and t["state"] != "queued")["state"] == (
-        "succeeded"
-    )
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-    headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
+    api, src, dst = server.api, server.src, server.dst
+    replicate = api.ok("POST", f"/v1/snapshots/{src}/small/s1/replicate", {"target": f"{dst}/small"})
+    assert api.wait(replicate["id"])["state"] == "succeeded"
+    connection = http.client.HTTPConnection("127.0.0.1", api.port, timeout=120)
+    headers = {"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"}
     connection.request("POST", f"/v1/snapshots/{src}/big/b1/send", body=b"{}", headers=headers)
     stream = connection.getresponse()
     try:
@@ -168,10 +118,10 @@ def test_status_page_in_chromium_during_a_running_send(server: Server, tmp_path:
         task_id = stream.getheader("X-Zferry-Task-Id")
         assert task_id
         first = stream.read(65536)  # then the test stops reading: the send stalls, still running
-        server.until(task_id, lambda t: t["bytes_done"] > 0 and t["bytes_total"])
+        api.moving(task_id)
         screenshot = tmp_path / "status-page.png"
         dom = chromium(tmp_path, login_file(tmp_path, server), screenshot)
-        assert server.task(task_id)["state"] == "running"
+        assert api.ok("GET", f"/v1/tasks/{task_id}", status=200)["state"] == "running"
         received = len(first) + len(stream.read())
     finally:
         connection.close()
@@ -187,8 +137,8 @@ def test_status_page_in_chromium_during_a_running_send(server: Server, tmp_path:
     assert '<tr class="pool" data-pool="src">' in dom and '<tr class="pool" data-pool="dst">' in dom and "ONLINE" in dom
     pair = re.search(rf'<tr data-source="[^"]*{src}/small" data-target="[^"]*{dst}/small".*?</tr>', dom, re.S)
     assert pair is not None and pair.group(0).count("<code>s1</code>") == 2 and "in sync" in pair.group(0)
-    assert server.token not in dom
+    assert api.token not in dom
     image = screenshot.read_bytes()
     assert image.startswith(PNG) and struct.unpack(">II", image[16:24]) == (412, 900)
-    finished = server.until(task_id, lambda t: t["state"] != "running")
+    finished = api.wait(task_id)
     assert finished["state"] == "succeeded" and finished["bytes_done"] == received > 38_000_000
