@@ -256,6 +256,11 @@ def test_only_the_login_requests_are_public(client: TestClient) -> None:
     for method, path in (("get", "/v1/tasks"), ("get", "/docs"), ("post", "/"), ("get", "/logout"), ("get", "/x")):
         assert client.request(method, path).status_code in (401,), (method, path)
     assert client.get("/", headers={"Cookie": "zferry_token=" + "y" * 24}).status_code == 303
+    cookie = {"Cookie": f"zferry_token={TOKEN}"}  # good for reading, never for a change (CSRF)
+    assert client.get("/v1/tasks", headers=cookie).status_code == 200
+    for method, path in (("post", "/v1/snapshots/p/d/s1/send"), ("delete", "/v1/tasks/x"), ("put", "/v1/tasks")):
+        assert client.request(method, path, headers=cookie, content=b"{}").status_code == 401, (method, path)
+    assert client.delete("/v1/tasks/x", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
     bearer = client.get("/", headers={"Authorization": f"Bearer {TOKEN}"})
     assert bearer.status_code == 200 and "tank" in bearer.text
 

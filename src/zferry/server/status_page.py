@@ -2,11 +2,12 @@
 
 Logging in posts the server's token once; it comes back as the `zferry_token` cookie (HttpOnly,
 so no script reads it; SameSite=Lax, Secure over https), which the token check (auth.py) accepts
-like the bearer header. Lax rather than Strict: a login posted from elsewhere than this page, or
-a link to the page from an appliance's dashboard, arrives by a cross-site navigation, and Strict
-would withhold the cookie on the redirect to `/` that follows (back to the login form). Lax still
-withholds it from every cross-site POST and DELETE, the only requests that change anything (no
-GET endpoint does), so other sites cannot start or cancel tasks with it.
+like the bearer header, for GET and HEAD requests only (the page only reads): a page elsewhere,
+even on this site, cannot start or cancel a task by making the browser post a form with it.
+Lax rather than Strict: a login posted from elsewhere than this page, or a link to the page
+from an appliance's dashboard, arrives by a cross-site navigation, and Strict would withhold the
+cookie on the redirect to `/` that follows (back to the login form). Lax still withholds it from
+every cross-site POST and DELETE; no GET endpoint changes anything.
 
 `PUBLIC` lists the requests the token check lets through without a token: the login form, the
 login and logout posts, and `/`, which itself redirects to the login form without a valid cookie.
