@@ -200,6 +200,7 @@ def test_bad_requests_are_refused_and_run_nothing(bed: Bed) -> None:
         (api.call("POST", f"/v1/snapshots/{src}/small/s1/replicate", {"target": "dst/x", "forse": True}), 400),
         (api.call("POST", f"/v1/snapshots/{src}/small/nosuch/send", {}), 404),
         (api.call("GET", f"/v1/snapshots/{src}%2Fnosuch/s1/send-size"), 404),
+        (api.call("GET", f"/v1/snapshots/{src}/small/nosuch/send-size"), 404),
         (api.call("GET", "/v1/tasks/0123456789abcdef"), 404),
     ]
     for answer, status in refused:
