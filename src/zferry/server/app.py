@@ -33,14 +33,16 @@ def create_app(settings: ServerSettings, clock: Clock = time.time, zfs_host: Opt
     )
     app.state.service = Service(settings, clock, zfs_host)
     app.include_router(router)
+    public: tuple[tuple[str, str], ...] = ()
     try:
         from zferry.server import status_page  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         pass
     else:
         app.include_router(status_page.router)
+        public = status_page.PUBLIC
     _error_handlers(app)
-    app.add_middleware(TokenAuth, token=settings.token)
+    app.add_middleware(TokenAuth, token=settings.token, public=public)
     return app
 
 

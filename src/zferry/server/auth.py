@@ -1,5 +1,7 @@
 """Every request needs the token: `Authorization: Bearer TOKEN`, or the `zferry_token` cookie (the status page).
 
+The cookie counts for GET and HEAD only: nothing another page can make a browser post uses it.
+
 An ASGI middleware, so that nothing (no route, no /docs, no body read) runs before the check;
 the comparison takes constant time. The token comes from a file, never argv or the environment.
 """
@@ -10,6 +12,7 @@ import hmac
 import json
 import os
 import stat
+from collections.abc import Collection
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Callable, Optional
 
@@ -65,15 +68,27 @@ def token_matches(expected: str, given: Optional[str]) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
+def _cookie_only_if_safe(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The headers whose token counts: the cookie only for GET and HEAD (the status page reads, never
+    writes), as a browser also attaches it to a form posted by another page on this site (CSRF)."""
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    return headers if scope.get("method") in ("GET", "HEAD") else [h for h in headers if h[0] != b"cookie"]
+
+
 class TokenAuth:
     """ASGI middleware: 401 with a JSON error unless the request carries the token."""
 
-    def __init__(self, app: App, token: str) -> None:
+    def __init__(self, app: App, token: str, public: Collection[tuple[str, str]] = ()) -> None:
         self.app = app
         self.token = token
+        self.public = frozenset(public)  # (method, path) let through without a token: the status page's login
 
     async def __call__(self, scope: Scope, receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        if scope["type"] != "http" or token_matches(self.token, presented_token(scope.get("headers", []))):
+        if (
+            scope["type"] != "http"
+            or (scope.get("method"), scope.get("path")) in self.public
+            or token_matches(self.token, presented_token(_cookie_only_if_safe(scope)))
+        ):
             await self.app(scope, receive, send)
             return
         body = json.dumps(
