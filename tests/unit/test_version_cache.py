@@ -42,7 +42,9 @@ def test_unreadable_cache_file_is_a_miss(tmp_path: Path) -> None:
 
 
 def test_probe_learns_the_remote_clock() -> None:
-    caps = parse_probe("uid=0 now=2000 zfsver=2.3.2-2~bpo12+2\nzstd\n", started=1000.0, ended=1002.0, ended_monotonic=7.0)
+    caps = parse_probe(
+        "uid=0 now=2000 zfsver=2.3.2-2~bpo12+2\nzstd\n", started=1000.0, ended=1002.0, ended_monotonic=7.0
+    )
     assert caps.clock_offset == 999.0 and caps.clock_error == 2.0 and caps.has("zstd")
     assert caps.host_clock == (2000, 7.0) and caps.zfs_version == (2, 3) and caps.programs == {"zstd"}
     assert parse_probe("uid=0 now=2000 zfsver=\n", 1.0, 2.0).zfs_version is None

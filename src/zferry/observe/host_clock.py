@@ -44,8 +44,8 @@ def host_time_floor(
 ) -> float:
     """A time the clock of `host` has certainly reached now (`wall`/`monotonic`: our clocks' readings
     of now); minus infinity when the probe read no clock there."""
-    if host.is_local:
-        return time.time() if wall is None else wall
+    if host.is_local:  # the clock ZFS stamps with (not `time.time`, which a test may stand still)
+        return time.clock_gettime(time.CLOCK_REALTIME) if wall is None else wall
     if caps.host_clock is None:
         return float("-inf")
     seconds, probed = caps.host_clock
