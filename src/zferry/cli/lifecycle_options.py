@@ -152,7 +152,8 @@ def _creation(parser: argparse.ArgumentParser) -> None:
         dest="cache_snapshots",
         action="store_const",
         const="false",
-        help="list every snapshot on every run (no snapshot cache), e.g. zferry --no-cache-snapshots -r tank/data backup/data",
+        help="list every snapshot on every run (no snapshot cache), "
+        "e.g. zferry --no-cache-snapshots -r tank/data backup/data",
     )
     group.add_argument(
         "--cache-dir", metavar="DIR", help=f"where --cache-snapshots keeps its files (default: {default_cache_dir()})"
