@@ -16,11 +16,9 @@ Run: python3 bench/bench_noop.py [--datasets 100] [--snapshots 20] [--checkout /
 from __future__ import annotations
 
 import argparse
-import subprocess
-import time
-from pathlib import Path
 
-VM = str(Path(__file__).resolve().parents[1] / "testbed" / "vm")
+from bench_replication import sh, timed  # this directory is on the path of a script run from it
+
 SHIM = "/opt/zfs-count-noop"
 CALLS = "/tmp/zfs-calls-noop"
 COUNTER = f"""
@@ -28,18 +26,6 @@ mkdir -p {SHIM}
 printf '#!/bin/sh\\necho "$*" >> {CALLS}\\nexec /usr/sbin/zfs "$@"\\n' > {SHIM}/zfs
 chmod +x {SHIM}/zfs
 """
-
-
-def sh(script: str) -> str:
-    return subprocess.run(
-        [VM, "ssh", "bash -euo pipefail -s"], input=script, text=True, check=True, capture_output=True
-    ).stdout
-
-
-def timed(script: str) -> float:
-    start = time.monotonic()
-    sh(script)
-    return time.monotonic() - start
 
 
 def build(datasets: int, snapshots: int) -> None:

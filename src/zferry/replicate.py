@@ -192,7 +192,7 @@ class PairReplication:
             resumed = int(completed)  # a resumed stream completes one snapshot
         self._check_encryption(src_name)
         outcome = self._plan(src_name, dst_name, dst_dataset)
-        if self._needs_fresh_lists(outcome, src_name, dst_name):
+        if self._needs_fresh_lists(outcome, src_name, dst_name, bool(resumed)):
             self._relist_src(src_name)
             dst_dataset = self._relist_dst(dst_name)
             outcome = self._plan(src_name, dst_name, dst_dataset)
@@ -240,10 +240,12 @@ class PairReplication:
             self.config.policy,
         )
 
-    def _needs_fresh_lists(self, outcome: DatasetPlan | Conflict, src_name: str, dst_name: str) -> bool:
+    def _needs_fresh_lists(
+        self, outcome: DatasetPlan | Conflict, src_name: str, dst_name: str, resumed: bool = False
+    ) -> bool:
         """A list from the snapshot cache may only say "up to date" or plan a plain send: a conflict,
-        anything destructive (the destroy guard's facts) or a send from a cached source list (the
-        bookmarks made after it, which the cache may lack) is planned again from fresh lists."""
+        anything destructive (the destroy guard's facts) or a send or resumed send from a cached
+        source list (bookmarks follow it; the cache may lack newer ones) is planned again from fresh lists."""
         with self._lock:
             src_cached = src_name in self._src_inventory.cached
             dst_cached = dst_name in self._dst_inventory.cached
@@ -251,7 +253,8 @@ class PairReplication:
             return False
         if isinstance(outcome, Conflict):
             return True
-        return bool(destructions(outcome, self.config.policy, ())) or (src_cached and bool(outcome.steps))
+        sends = bool(outcome.steps) or resumed
+        return bool(destructions(outcome, self.config.policy, ())) or (src_cached and sends)
 
     def _relist_src(self, src_name: str) -> None:
         """List one source dataset's snapshots and bookmarks again (not from the cache)."""
