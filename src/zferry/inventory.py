@@ -2,8 +2,9 @@
 
 Two zfs calls per tree: the datasets, then every snapshot and bookmark through `zfs list`'s fast
 path (name, guid, createtxg). Creation times and holds slow that listing 3-4x and are read only
-when asked for. With a cache (`--cache-snapshots`), only datasets whose `snapshots_changed`
-moved since the last run have their snapshots listed again.
+when asked for. With the snapshot cache (on by default where OpenZFS has `snapshots_changed`),
+only datasets whose `snapshots_changed` moved since the last run have their snapshots listed
+again; the inventory names the datasets whose lists came from the cache (`Inventory.cached`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
 from zferry.fencing import DR_PROPERTIES
 from zferry.model import Dataset, Inventory, Version
-from zferry.observe.host_clock import host_time
+from zferry.observe.host_clock import host_time_floor
 from zferry.observe.version_cache import VersionCache
 from zferry.retry import RetryPolicy, call_with_retries, is_transient
 
@@ -84,8 +85,10 @@ def _listing(runner: Runner, side: Side, argv: list[str]) -> str:
 
 def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optional[Inventory]:
     """Like `list_inventory` (snapshots only, no detail), listing only datasets whose snapshots changed."""
+    if side.caps.zfs_version is not None and side.caps.zfs_version < (2, 2):
+        return list_inventory(runner, side)  # no snapshots_changed before OpenZFS 2.2
     cache = VersionCache(cache_dir, side.host.label, side.root)
-    listed_at = host_time(side.caps)
+    listed_at = host_time_floor(side.host, side.caps)  # before both listings: a lower bound for them
     try:
         out = _listing(runner, side, zfs.list_datasets(side.root, with_dr_properties((CHANGED,))))
     except DatasetNotFound:
@@ -99,8 +102,8 @@ def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optiona
     changed = {name: _seconds(d.user_props.get(CHANGED, "")) for name, d in datasets.items()}
     versions: dict[str, tuple[Version, ...]] = {}
     stale = []
-    for name in datasets:
-        hit = cache.lookup(name, changed[name])
+    for name, dataset in datasets.items():
+        hit = cache.lookup(name, changed[name], str(dataset.guid))
         if hit is None:
             stale.append(name)
         elif hit:
@@ -109,12 +112,12 @@ def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optiona
         fresh = _list_versions(runner, side, stale, whole_tree=len(stale) == len(datasets))
         for name in stale:
             found = fresh.get(name, ())
-            cache.store(name, changed[name], found, listed_at, side.caps.clock_error)
+            cache.store(name, changed[name], found, listed_at, str(datasets[name].guid))
             if found:
                 versions[name] = found
     log.debug("%s: snapshot lists of %d of %d datasets from the cache", side, len(datasets) - len(stale), len(datasets))
     cache.save()
-    return Inventory(datasets, versions)
+    return Inventory(datasets, versions, cached=frozenset(datasets).difference(stale))
 
 
 def _list_versions(runner: Runner, side: Side, names: list[str], whole_tree: bool) -> dict[str, tuple[Version, ...]]:

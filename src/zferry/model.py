@@ -91,6 +91,8 @@ class Inventory:
     datasets: dict[str, Dataset]
     versions: dict[str, tuple[Version, ...]]
     detailed: bool = False  # versions carry creation times and hold counts (else those are 0)
+    # datasets whose versions came from the snapshot cache: they may decide "up to date", never a destroy
+    cached: frozenset[str] = frozenset()
 
     def snapshots(self, dataset: str) -> tuple[Version, ...]:
         return tuple(v for v in self.versions.get(dataset, ()) if not v.is_bookmark)

@@ -197,22 +197,16 @@ class PairReplication:
             dst_dataset, completed = self._resume(src_name, dst_dataset)
             resumed = int(completed)  # a resumed stream completes one snapshot
         self._check_encryption(src_name)
-        src_versions = self._src_inventory.versions.get(src_name, ())
-        src_snapshots = [v for v in src_versions if not v.is_bookmark]
-        selected = self.config.snapshots.select(src_snapshots, time.time())
-        dst_snapshots = self._dst_snapshots(dst_name)
-        outcome = plan_dataset(
-            src_name,
-            dst_name,
-            src_versions,
-            selected,
-            dst_dataset is not None,
-            dst_snapshots,
-            dst_dataset is None or (not dst_snapshots and self._is_empty(dst_dataset)),
-            self.config.policy,
-        )
+        outcome = self._plan(src_name, dst_name, dst_dataset)
+        if self._needs_fresh_lists(outcome, src_name, dst_name, bool(resumed)):
+            self._relist_src(src_name)
+            dst_dataset = self._relist_dst(dst_name)
+            outcome = self._plan(src_name, dst_name, dst_dataset)
         if isinstance(outcome, Conflict):
             raise ConflictError(outcome.message())
+        src_versions = self._src_inventory.versions.get(src_name, ())
+        src_snapshots = [v for v in src_versions if not v.is_bookmark]
+        dst_snapshots = self._dst_snapshots(dst_name)
         outcome = self._as_clone(outcome)
         if not src_snapshots:
             log.log(VERBOSE, "%s: has no snapshots, nothing to send", src_name)
@@ -235,6 +229,51 @@ class PairReplication:
         sent = sent_snapshots(outcome.steps, src_snapshots)
         self._note_common(src_name, src_snapshots, [*self._dst_snapshots(dst_name), *sent])
         return resumed + len(sent)
+
+    def _plan(self, src_name: str, dst_name: str, dst_dataset: Optional[Dataset]) -> DatasetPlan | Conflict:
+        src_versions = self._src_inventory.versions.get(src_name, ())
+        src_snapshots = [v for v in src_versions if not v.is_bookmark]
+        selected = self.config.snapshots.select(src_snapshots, time.time())
+        dst_snapshots = self._dst_snapshots(dst_name)
+        return plan_dataset(
+            src_name,
+            dst_name,
+            src_versions,
+            selected,
+            dst_dataset is not None,
+            dst_snapshots,
+            dst_dataset is None or (not dst_snapshots and self._is_empty(dst_dataset)),
+            self.config.policy,
+        )
+
+    def _needs_fresh_lists(
+        self, outcome: DatasetPlan | Conflict, src_name: str, dst_name: str, resumed: bool = False
+    ) -> bool:
+        """A list from the snapshot cache may only say "up to date" or plan a plain send: a conflict,
+        anything destructive (the destroy guard's facts) or a send or resumed send from a cached
+        source list (bookmarks follow it; the cache may lack newer ones) is planned again from fresh lists."""
+        with self._lock:
+            src_cached = src_name in self._src_inventory.cached
+            dst_cached = dst_name in self._dst_inventory.cached
+        if not (src_cached or dst_cached):
+            return False
+        if isinstance(outcome, Conflict):
+            return True
+        sends = bool(outcome.steps) or resumed
+        return bool(destructions(outcome, self.config.policy, ())) or (src_cached and sends)
+
+    def _relist_src(self, src_name: str) -> None:
+        """List one source dataset's snapshots and bookmarks again (not from the cache)."""
+        fresh = list_inventory(self.runner, dataclasses.replace(self.src, root=src_name), recursive=False)
+        with self._lock:
+            versions = dict(self._src_inventory.versions)
+            versions.pop(src_name, None)
+            if fresh is not None:
+                versions.update(fresh.versions)
+            inventory = self._src_inventory
+            self._src_inventory = Inventory(
+                inventory.datasets, versions, inventory.detailed, inventory.cached - {src_name}
+            )
 
     def _note_common(self, src_name: str, src_snapshots: Sequence[Version], dst_has: Sequence[Version]) -> None:
         """Remember the newest source snapshot the destination has (by GUID), for the lag metric."""
@@ -357,7 +396,8 @@ class PairReplication:
             versions.pop(dst_name, None)
             datasets.update(fresh.datasets)
             versions.update(fresh.versions)
-            self._dst_inventory = Inventory(datasets, versions, self._dst_inventory.detailed)
+            cached = self._dst_inventory.cached - {dst_name}
+            self._dst_inventory = Inventory(datasets, versions, self._dst_inventory.detailed, cached)
         return fresh.datasets.get(dst_name)
 
     def _is_empty(self, dataset: Dataset) -> bool:

@@ -352,8 +352,8 @@ def bookmark(snapshot: Version, name: str) -> list[str]:
 
 
 def list_snapshots_changed(root: str, user_props: Sequence[str] = (), recursive: bool = True) -> list[str]:
-    """Datasets with their `snapshots_changed` time (OpenZFS >= 2.2): a cheap "did anything change?"."""
-    columns = ",".join(("name", "snapshots_changed", *user_props))
+    """Datasets with their `snapshots_changed` time (OpenZFS >= 2.2) and GUID: a cheap "did anything change?"."""
+    columns = ",".join(("name", "snapshots_changed", "guid", *user_props))
     argv = [ZFS, "list", "-H", "-p", "-t", "filesystem,volume", "-o", columns]
     return [*argv, *(["-r"] if recursive else []), root]
 
@@ -361,11 +361,12 @@ def list_snapshots_changed(root: str, user_props: Sequence[str] = (), recursive:
 def parse_snapshots_changed(
     output: str, user_props: Sequence[str] = ()
 ) -> dict[str, tuple[Optional[int], dict[str, str]]]:
-    """`list_snapshots_changed` output: name -> (snapshots_changed or None if unknown, user props)."""
+    """`list_snapshots_changed` output: name -> (snapshots_changed or None if unknown, user props and
+    the dataset's `guid`)."""
     result: dict[str, tuple[Optional[int], dict[str, str]]] = {}
-    for fields in _rows(output, 2 + len(user_props)):
+    for fields in _rows(output, 3 + len(user_props)):
         changed = int(fields[1]) if fields[1].isdigit() else None
-        result[fields[0]] = (changed, dict(zip(user_props, fields[2:])))
+        result[fields[0]] = (changed, dict(zip(("guid", *user_props), fields[2:])))
     return result
 
 

@@ -273,9 +273,9 @@ def test_cache_round_trip_and_invalidation(tmp_path: object) -> None:
     latest = latest_by_key(snaps, keys)
     assert list(latest.values()) == [("p_o_2024-01-01_daily", 100)]
     cache = SnapshotCache(str(tmp_path), "local", "t")
-    cache.store("t/a", 500, latest, listed_at=501, clock_error=0)  # too close to the change: not stored
+    cache.store("t/a", 500, latest, listed_at=501)  # too close to the change: not stored
     assert cache.lookup("t/a", 500, list(keys)) is None
-    cache.store("t/a", 500, latest, listed_at=502, clock_error=0)
+    cache.store("t/a", 500, latest, listed_at=502)
     cache.save()
     again = SnapshotCache(str(tmp_path), "local", "t")
     assert again.lookup("t/a", 500, list(keys)) == latest
@@ -297,31 +297,35 @@ class CannedZfs(Runner):
             self.changes.append(list(argv))
             return ""
         if any("snapshots_changed" in word for word in argv):
-            return f"t/a\t{self.changed}\n"
+            return f"t/a\t{self.changed}\t77\n"
         return self.snapshots
 
 
 @pytest.mark.parametrize(
-    ("offset", "stored"),
+    ("host_seconds", "elapsed", "stored"),
     [
-        (-10.0, False),  # host 10 s behind: our 1011 is its 1001, the same seconds as the change at 1000
-        (0.0, True),
-        (+10.0, True),
+        (1001, 0.0, False),  # the host read 1001 at the probe: the same seconds as the change at 1000
+        (1001, 1.5, True),  # ... and 1.5 s passed since on our monotonic clock: past 1002
+        (990, 5.0, False),  # a host clock behind: its 995 is before the change
+        (1030, 0.0, True),
     ],
 )
 def test_creation_cache_reads_snapshots_changed_in_the_hosts_clock(
-    tmp_path: object, monkeypatch: pytest.MonkeyPatch, offset: float, stored: bool
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch, host_seconds: int, elapsed: float, stored: bool
 ) -> None:
-    """As the replication cache does: the listing time is taken in the host's clock (probed offset)."""
+    """As the replication cache does: the listing time is the host's own clock reading from the
+    probe plus the monotonic time since; our wall clock (here far off) plays no part."""
     create = CreateConfig(parse_plan(json.dumps({"p": {"o": {"daily": 1}}}), for_creation=True))
     daily = "t/a@p_o_2024-01-01_00:00:00_daily\t7\t1\t1000\t0\n"
-    monkeypatch.setattr(time, "time", lambda: 1011.0)  # our clock
-    side = Side(Host(name="remote"), "t", Capabilities(True, frozenset(), clock_offset=offset, clock_error=0.5))
+    monkeypatch.setattr(time, "time", lambda: 50_000.0)  # our wall clock: irrelevant to the cache
+    monkeypatch.setattr(time, "monotonic", lambda: 100.0 + elapsed)
+    caps = Capabilities(True, frozenset(), clock_offset=host_seconds - 50_000.0, host_clock=(host_seconds, 100.0))
+    side = Side(Host(name="remote"), "t", caps)
     cache = SnapshotCache(str(tmp_path), "remote", "t")
     runner = CannedZfs(1000, daily)
-    result = create_snapshots(runner, side, create, DatasetFilter(), True, None, cache, now=1011.0 + offset)
-    assert result.cache_misses == 1 and not runner.changes  # the daily is not due yet
-    assert (cache.lookup("t/a", 1000, list(entry_keys(create.plan.active))) is not None) == stored
+    create_snapshots(runner, side, create, DatasetFilter(), True, None, cache, now=1011.0)
+    assert not runner.changes  # the daily is not due yet
+    assert (cache.lookup("t/a", 1000, list(entry_keys(create.plan.active)), "77") is not None) == stored
 
 
 def test_creation_compares_due_times_in_the_hosts_clock(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -140,10 +140,20 @@ def _creation(parser: argparse.ArgumentParser) -> None:
         "--cache-snapshots",
         nargs="?",
         const="true",
-        default="false",
+        default="true",
         choices=["true", "false"],
-        help="remember the latest snapshot times per dataset, keyed on the dataset's snapshots_changed "
-        "property (OpenZFS >= 2.2), so a run where nothing is due skips 'zfs list -t snapshot'",
+        help="(default: true) remember each dataset's snapshot list, keyed on its snapshots_changed property "
+        "(OpenZFS >= 2.2; older OpenZFS lists as without it), so a run where nothing changed skips "
+        "'zfs list -t snapshot'; destroys and bookmarks always decide on fresh lists. "
+        "Turn it off with --cache-snapshots=false or --no-cache-snapshots",
+    )
+    group.add_argument(
+        "--no-cache-snapshots",
+        dest="cache_snapshots",
+        action="store_const",
+        const="false",
+        help="list every snapshot on every run (no snapshot cache), "
+        "e.g. zferry --no-cache-snapshots -r tank/data backup/data",
     )
     group.add_argument(
         "--cache-dir", metavar="DIR", help=f"where --cache-snapshots keeps its files (default: {default_cache_dir()})"

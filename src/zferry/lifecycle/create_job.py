@@ -24,7 +24,7 @@ from zferry.inventory import Side, list_inventory
 from zferry.lifecycle.config import CreateConfig
 from zferry.lifecycle.plan import PlanEntry, due_snapshot_names
 from zferry.model import Inventory, Version
-from zferry.observe.host_clock import host_time
+from zferry.observe.host_clock import host_time, host_time_floor
 from zferry.observe.snapshot_cache import SnapshotCache, latest_by_key
 from zferry.retry import call_idempotent, call_with_retries, is_transient
 from zferry.select.datasets import DatasetFilter
@@ -145,6 +145,9 @@ def _existing_via_cache(
     result: CreateResult,
 ) -> dict[str, Sequence[Version]]:
     props_wanted = [datasets.exclude_property] if datasets.exclude_property else []
+    if side.caps.zfs_version is not None and side.caps.zfs_version < (2, 2):
+        return _existing_listed(runner, side, datasets, recursive, props_wanted)  # no snapshots_changed
+    listed_at = host_time_floor(side.host, side.caps)  # before the listings: a lower bound for them
     try:
         out = call_with_retries(
             lambda: runner.run(
@@ -165,7 +168,7 @@ def _existing_via_cache(
     existing: dict[str, Sequence[Version]] = {}
     misses: list[str] = []
     for dataset in selected:
-        hit = cache.lookup(dataset, listed[dataset][0], list(keys))
+        hit = cache.lookup(dataset, listed[dataset][0], list(keys), listed[dataset][1]["guid"])
         if hit is None:
             misses.append(dataset)
             continue
@@ -176,7 +179,6 @@ def _existing_via_cache(
     result.cache_hits, result.cache_misses = len(selected) - len(misses), len(misses)
     log.log(15, "%s: snapshot cache: %d hit(s), %d miss(es)", side, result.cache_hits, result.cache_misses)
     for part in zfs.argument_batches(misses, MAX_ARGV_CHARS):
-        listed_at = host_time(side.caps)  # snapshots_changed is in the host's clock
         out = call_with_retries(
             partial(runner.run, side.host, zfs.list_versions_of(part, detail=True), classify=zfs.classify_error),
             side.retry,
@@ -186,5 +188,5 @@ def _existing_via_cache(
         for dataset in part:
             existing[dataset] = snapshots.get(dataset, ())
             latest = latest_by_key(existing[dataset], keys)
-            cache.store(dataset, listed[dataset][0], latest, listed_at, side.caps.clock_error)
+            cache.store(dataset, listed[dataset][0], latest, listed_at, listed[dataset][1]["guid"])
     return {ds: existing[ds] for ds in selected}

@@ -127,6 +127,10 @@ def run_pair(
         resumed = any(d.resume_token for d in dst_inventory.datasets.values())
         if (pair_report.updated or resumed) and not runner.dry_run:
             dst_inventory = None  # it received snapshots: list it again
+        if src_inventory.cached:
+            src_inventory = None  # the deletion steps never decide on the snapshot cache's lists
+        if dst_inventory is not None and dst_inventory.cached:
+            dst_inventory = None
     if dst is None or not deletes:
         return pair_report, report
     _delete(runner, config, lifecycle, src, dst, src_inventory, dst_inventory, report)

@@ -36,7 +36,7 @@ from zferry.exec.ssh import SshConnections
 from zferry.inventory import Side, list_inventory
 from zferry.lifecycle.plan import PlanEntry, plan_items
 from zferry.model import Version
-from zferry.observe.host_clock import host_time
+from zferry.observe.host_clock import host_time, host_time_floor
 from zferry.observe.readonly import Session, human_duration, read_only_session
 from zferry.observe.snapshot_cache import SnapshotCache
 from zferry.replicate import ReplicationConfig
@@ -320,6 +320,9 @@ def _via_cache(
     """Like `_listed`, but datasets whose `snapshots_changed` still reads as cached are not listed again."""
     prop = replication.datasets.exclude_property
     props_wanted = [prop] if prop else []
+    if side.caps.zfs_version is not None and side.caps.zfs_version < (2, 2):
+        return _listed(runner, side, replication, entries, host_time(side.caps))  # no snapshots_changed
+    listed_at = host_time_floor(side.host, side.caps)  # before the listings: a lower bound for them
     try:
         out = call_with_retries(
             lambda: runner.run(
@@ -343,14 +346,13 @@ def _via_cache(
     found: Found = {}
     misses = []
     for name in names:
-        hit = cache.lookup(name, listed[name][0], keys)
+        hit = cache.lookup(name, listed[name][0], keys, listed[name][1]["guid"])
         if hit is None:
             misses.append(name)
         else:
             found[name] = hit
     log.debug("%s: snapshot cache: %d hit(s), %d miss(es)", side, len(names) - len(misses), len(misses))
     for part in zfs.argument_batches(misses):
-        listed_at = host_time(side.caps)
         argv = zfs.list_versions_of(part, detail=True)
         out = call_with_retries(
             partial(runner.run, side.host, argv, classify=zfs.classify_error),
@@ -360,6 +362,6 @@ def _via_cache(
         versions = zfs.parse_versions(out, detail=True)
         for name in part:
             found[name] = extremes(versions.get(name, ()), entries)
-            cache.store(name, listed[name][0], found[name], listed_at, side.caps.clock_error)
+            cache.store(name, listed[name][0], found[name], listed_at, listed[name][1]["guid"])
     cache.save()
     return {name: found[name] for name in names}

@@ -6,9 +6,10 @@ that value together with the latest snapshot (name and creation time) of each pl
 the property still reads the same, the cached snapshots are still the latest ones, and "is a
 snapshot due?" needs no `zfs list -t snapshot`.
 
-An entry is stored only when the listing started safely after the last change, both in the
-zfs host's clock (`observe/host_clock.py`, the rule the replication cache uses too): a change
-in the same second as the listing would leave the property unchanged and the entry stale.
+An entry is stored only when the listing started safely after the second of the last change on
+the zfs host's own clock (`observe/host_clock.py`, the rule the replication cache uses too): a
+change in the same second as the listing would leave the property unchanged and the entry stale.
+Entries are keyed on the dataset's GUID too (a dataset renamed into another's place).
 Files are JSON, one per host and root dataset, replaced atomically.
 """
 
@@ -57,11 +58,11 @@ class SnapshotCache:
         if isinstance(data, dict) and data.get("format") == _FORMAT and isinstance(data.get("datasets"), dict):
             self.entries = data["datasets"]
 
-    def lookup(self, dataset: str, changed: Optional[int], keys: Sequence[str]) -> Optional[Latest]:
-        """The cached latest snapshots of `dataset` if `changed` (its snapshots_changed) still matches
-        and every key is known; else None (a miss)."""
+    def lookup(self, dataset: str, changed: Optional[int], keys: Sequence[str], guid: str = "") -> Optional[Latest]:
+        """The cached latest snapshots of `dataset` if `changed` (its snapshots_changed) and its GUID
+        still match and every key is known; else None (a miss)."""
         entry = self.entries.get(dataset)
-        if changed is None or entry is None or entry.get("changed") != changed:
+        if changed is None or entry is None or entry.get("changed") != changed or entry.get("guid", "") != guid:
             return None
         latest = entry.get("latest", {})
         if not all(k in latest for k in keys):
@@ -74,14 +75,15 @@ class SnapshotCache:
         changed: Optional[int],
         latest: Mapping[str, Optional[tuple[str, int]]],
         listed_at: float,
-        clock_error: float,
+        guid: str = "",
     ) -> None:
-        """Remember `latest` for `dataset`, if the listing (`listed_at`, in the host's clock, give or
-        take `clock_error`) started safely after the last change."""
-        if changed is None or not listed_after_change(changed, listed_at, clock_error):
+        """Remember `latest` for `dataset`, if the listing started safely after the last change
+        (`listed_at`: a time the host's clock had certainly reached then, `host_time_floor`)."""
+        if changed is None or not listed_after_change(changed, listed_at):
             self.forget(dataset)
             return
-        self.entries[dataset] = {"changed": changed, "latest": {k: list(v) if v else None for k, v in latest.items()}}
+        cached = {k: list(v) if v else None for k, v in latest.items()}
+        self.entries[dataset] = {"changed": changed, "latest": cached, "guid": guid}
         self.dirty = True
 
     def forget(self, dataset: str) -> None:

@@ -9,7 +9,9 @@ Listing the snapshots of received, unmounted datasets is the slow part of a run 
 is due (ZFS loads each dataset to walk its snapshots); the dataset listing that carries
 `snapshots_changed` is cheap. `snapshots_changed` counts whole seconds, so a snapshot taken in
 the same second as our listing would leave it unchanged: an entry is kept only if the listing
-started at least two seconds (plus the clock uncertainty of a remote host) after the change.
+started safely after that second on the host's own clock (`observe/host_clock.py` has the rule and
+its proof). Entries are also keyed on the dataset's GUID: a dataset renamed into the place of
+another keeps its own `snapshots_changed`, which may read the same second as the other's.
 """
 
 from __future__ import annotations
@@ -33,19 +35,19 @@ class VersionCache:
     def __init__(self, directory: str, host: str, root: str) -> None:
         key = f"{host}:{root}".replace("/", "%2F")
         self.path = os.path.join(directory, f"versions-{key}.json")
-        self._entries: dict[str, tuple[int, list[list[object]]]] = {}
+        self._entries: dict[str, tuple[int, list[list[object]], str]] = {}
         self._dirty = False
         try:
             with open(self.path, encoding="utf-8") as handle:
                 raw = json.load(handle)
-            self._entries = {k: (int(v[0]), list(v[1])) for k, v in raw.items()}
+            self._entries = {k: (int(v[0]), list(v[1]), str(v[2]) if len(v) > 2 else "") for k, v in raw.items()}
         except (OSError, ValueError, TypeError, IndexError):
             self._entries = {}  # no cache yet, or unreadable: it only costs speed
 
-    def lookup(self, dataset: str, changed: Optional[int]) -> Optional[tuple[Version, ...]]:
-        """The cached snapshots of `dataset` if its snapshots_changed is still `changed`."""
+    def lookup(self, dataset: str, changed: Optional[int], guid: str = "") -> Optional[tuple[Version, ...]]:
+        """The cached snapshots of `dataset` if its snapshots_changed is still `changed` (and its GUID `guid`)."""
         entry = self._entries.get(dataset)
-        if entry is None or changed is None or entry[0] != changed:
+        if entry is None or changed is None or entry[0] != changed or entry[2] != guid:
             return None
         versions = []
         for row in entry[1]:  # name, guid, createtxg, bookmark flag (missing in files of older versions)
@@ -54,13 +56,15 @@ class VersionCache:
         return tuple(versions)
 
     def store(
-        self, dataset: str, changed: Optional[int], versions: Sequence[Version], listed_at: float, clock_error: float
+        self, dataset: str, changed: Optional[int], versions: Sequence[Version], listed_at: float, guid: str = ""
     ) -> None:
-        """Remember `versions` if the listing (`listed_at`, host clock) was safely after the change."""
-        if changed is None or not listed_after_change(changed, listed_at, clock_error):
+        """Remember `versions` if the listing started safely after the change (`listed_at`: a time the
+        host's clock had certainly reached when it started, `host_clock.host_time_floor`)."""
+        if changed is None or not listed_after_change(changed, listed_at):
             self.forget(dataset)
             return
-        self._entries[dataset] = (changed, [[v.name, v.guid, v.createtxg, int(v.is_bookmark)] for v in versions])
+        rows: list[list[object]] = [[v.name, v.guid, v.createtxg, int(v.is_bookmark)] for v in versions]
+        self._entries[dataset] = (changed, rows, guid)
         self._dirty = True
 
     def forget(self, dataset: str) -> None:
