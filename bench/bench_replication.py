@@ -33,6 +33,14 @@ mkdir -p /opt/zfs-count
 printf '#!/bin/sh\\necho "$*" >> /tmp/zfs-calls\\nexec /usr/sbin/zfs "$@"\\n' > /opt/zfs-count/zfs
 chmod +x /opt/zfs-count/zfs
 """
+# Undo a zferry run: its holds on both sides, its bookmarks on the source, the destination.
+UNDO = """
+for s in $(zfs list -H -o name -t snapshot -r {src} {dst}); do
+  zfs holds -H $s | while read -r name tag rest; do zfs release "$tag" "$name"; done
+done
+for b in $(zfs list -H -o name -t bookmark -r {src}); do zfs destroy "$b"; done
+zfs destroy -r {dst}
+"""
 FLAG_SETS = ("", "-c", "-L", "-e", "-Lc", "-Lce")
 
 
@@ -69,7 +77,7 @@ class Bench:
         seconds = timed(
             f"{self.zferry} {options} {dataset} {self.dst}/zferry > /tmp/bench-zferry.log 2>&1; zpool sync {self.dst}"
         )
-        sh(f"zfs destroy -r {self.dst}/zferry")
+        sh(UNDO.format(src=dataset, dst=f"{self.dst}/zferry"))
         return seconds
 
     def median(self, run) -> float:  # type: ignore[no-untyped-def]
@@ -82,7 +90,8 @@ class Bench:
         raw = self.median(lambda: self.raw(f"{self.src}/small@s1"))
         ours = self.median(lambda: self.ours(f"{self.src}/small"))
         sh(COUNTER + "rm -f /tmp/zfs-calls")
-        sh(f"{self.counted} {self.src}/small {self.dst}/zferry > /dev/null 2>&1; zfs destroy -r {self.dst}/zferry")
+        sh(f"{self.counted} {self.src}/small {self.dst}/zferry > /dev/null 2>&1")
+        sh(UNDO.format(src=f"{self.src}/small", dst=f"{self.dst}/zferry"))
         calls = [c.split()[0] for c in sh("cat /tmp/zfs-calls").splitlines()]
         python_start = self.median(lambda: timed("python3 -c pass"))
         print(f"fixed cost, one snapshot of 1 MiB, local in the VM (median of {self.repeat}):")

@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 from zferry import destructive, zfs
 from zferry.errors import CommandError, ConflictError, ZferryError
+from zferry.exec import iocount
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
 from zferry.holds import hold_tag, release_own
@@ -34,7 +35,7 @@ from zferry.retry import RetryPolicy, call_with_retries
 from zferry.schedule import ScheduleResult, run_tree
 from zferry.select.datasets import DatasetFilter
 from zferry.select.snapshots import SnapshotFilter
-from zferry.transfer import StreamOptions, transfer_stages
+from zferry.transfer import StreamOptions, counts_sender, transfer_stages
 
 log = logging.getLogger("zferry")
 VERBOSE = 15  # between DEBUG (every command) and INFO (what changed)
@@ -102,6 +103,7 @@ class PairReplication:
         self._src_props: dict[str, dict[str, tuple[str, str]]] = {}
         self._dry_received: set[str] = set()  # --dryrun=recv: destinations that took a `zfs receive -n`
         self._clone_origins: dict[str, tuple[str, str]] = {}  # dst clone -> (source, destination) origin
+        self._count_writes = iocount.available()  # progress from `zfs send`'s write counter, without pv
 
     @property
     def inventories(self) -> tuple[Inventory, Inventory]:
@@ -450,6 +452,7 @@ class PairReplication:
             self.config.stream,
             progress.total if progress else None,
             progress.update if progress else None,
+            self._count_writes,
         )
         try:
             # --dryrun=recv streams for real into `zfs receive -n`, which changes nothing.
@@ -487,7 +490,9 @@ class PairReplication:
     def _progress(self, send_argv: list[str], dst_name: str) -> Optional[Progress]:
         """A progress reporter (with the estimated stream size on a terminal), when wanted and pv exists."""
         stream = self.config.stream
-        if not stream.progress_interval or not stream.pv or not self.local.has(stream.pv) or self.runner.dry_run:
+        has_pv = bool(stream.pv and self.local.has(stream.pv))
+        counted = self._count_writes and counts_sender(send_argv, self.src.host, stream)
+        if not stream.progress_interval or not (has_pv or counted) or self.runner.dry_run:
             return None
         total = None
         if stream.estimate_size:
