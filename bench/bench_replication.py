@@ -124,7 +124,7 @@ class Bench:
             ds = f"{self.src}/{compression}"
             sh(f"""
                 zfs create -o compression={compression} -o recordsize=1M {ds}
-                tar -cf - /usr 2>/dev/null | head -c {size_mib}M > /{ds}/f
+                {{ tar -cf - /usr 2>/dev/null || true; }} | head -c {size_mib}M > /{ds}/f
                 dd if=/dev/urandom of=/{ds}/r bs=1M count={max(1, size_mib // 8)} status=none
                 zfs snapshot {ds}@s1; zpool sync {self.src}
             """)

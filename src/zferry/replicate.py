@@ -24,7 +24,7 @@ from zferry.inventory import Side, list_inventory, list_inventory_cached
 from zferry.model import Dataset, Inventory, Version
 from zferry.observe import audit
 from zferry.observe.progress import Progress
-from zferry.plan import guard
+from zferry.plan import guard, send_flags
 from zferry.plan.clones import as_clone, blocked, clone_waves, find_version, same_snapshot, within
 from zferry.plan.properties import PropertyRules
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, destructions, plan_dataset
@@ -51,6 +51,7 @@ class ReplicationConfig:
     skip_on_error: str = "fail"
     dryrun: Optional[str] = None  # None | "send" (run nothing that changes anything) | "recv" (receive -n)
     send_options: tuple[str, ...] = ()
+    send_flags: str = send_flags.DEFAULT  # record flags of new chains (-L -c -e), unless send_options name some
     recv_options: tuple[str, ...] = ()
     resume: bool = True
     stream: StreamOptions = StreamOptions(progress_interval=0)
@@ -294,31 +295,34 @@ class PairReplication:
         if not self.config.resume:
             reason = "--no-resume-recv: the transfer starts over"
             return self._discard_partial(dst_dataset.name, reason), False
-        problem = self._token_problem(src_name, token)
+        problem, decoded = self._token_problem(src_name, token)
         if problem is not None:
             return self._discard_partial(dst_dataset.name, f"not resuming: {problem}"), False
         log.info("%s: resuming an interrupted transfer into %s", src_name, dst_dataset.name)
+        # A resumed full send still starts its chain: record the flags its token carries.
+        record = None
+        if decoded is not None and not decoded.fromguid:
+            record = send_flags.record_value(decoded.flags + ("w" if decoded.raw else ""))
         try:
-            self._transfer(
-                zfs.send_resume(token, self.config.send_options), src_name, dst_dataset.name, force=False, full=False
-            )
+            send = zfs.send_resume(token, self.config.send_options)
+            self._transfer(send, src_name, dst_dataset.name, force=False, full=False, record=record)
         except CommandError as error:
             if self.config.dryrun or not zfs.is_unusable_token_error(error):
                 raise
             return self._discard_partial(dst_dataset.name, f"cannot resume ({error})"), False
         return self._relist_dst(dst_dataset.name), True
 
-    def _token_problem(self, src_name: str, token: str) -> Optional[str]:
+    def _token_problem(self, src_name: str, token: str) -> tuple[Optional[str], Optional[zfs.ResumeToken]]:
         """Decode the destination's token on the source (`zfs send -nvt`); why it must not be used, if so."""
         try:
             out = self.runner.run(self.src.host, zfs.send_resume_describe(token), classify=zfs.classify_error)
         except CommandError as error:
             if zfs.is_unusable_token_error(error):
-                return str(error)
+                return str(error), None
             raise
         decoded = zfs.parse_resume_token(out)
         if decoded is None:
-            return "zfs send -nvt did not show the token's contents"
+            return "zfs send -nvt did not show the token's contents", None
         dataset = self._src_inventory.datasets.get(src_name)
         versions = self._src_inventory.versions.get(src_name, ())
         origin = self._src_origin(src_name)
@@ -328,7 +332,7 @@ class PairReplication:
             versions,
             dataset is not None and dataset.is_encrypted,
             () if origin is None else (origin.guid,),
-        )
+        ), decoded
 
     def _discard_partial(self, dst_name: str, reason: str) -> Optional[Dataset]:
         log.warning("%s: %s; discarding the partial receive (zfs receive -A) and starting over", dst_name, reason)
@@ -394,16 +398,38 @@ class PairReplication:
             if destruction.action is guard.Action.FORCED_RECEIVE:
                 forced = destruction
         force_receive = forced is not None
+        flags = self._chain_flags(plan)
         for index, step in enumerate(plan.steps):
             log.info("%s: send %s -> %s", plan.src, step, plan.dst)
+            chain = flags[min(index, 1)]
+            options = (*self.config.send_options, *chain.extra)
             if step.base is None:
-                send = zfs.send_full(step.target, self.config.send_options)
+                send = zfs.send_full(step.target, options)
             else:
-                send = zfs.send_incremental(step.base, step.target, step.intermediates, self.config.send_options)
+                send = zfs.send_incremental(step.base, step.target, step.intermediates, options)
             why = forced.why if forced is not None and index == 0 else None
-            self._transfer(send, plan.src, plan.dst, force=why is not None, full=step.base is None, why=why)
+            self._transfer(
+                send, plan.src, plan.dst, force=why is not None, full=step.base is None, why=why, record=chain.record
+            )
             if index == 0 and force_receive:
                 self._clear_placeholder(plan.dst)
+
+    def _chain_flags(self, plan: DatasetPlan) -> tuple[send_flags.ChainFlags, send_flags.ChainFlags]:
+        """The record flags of the plan's first send and of those after it: fixed per chain (plan/send_flags.py)."""
+        origin = self._clone_origins.get(plan.dst)
+        first = plan.steps[0]
+        is_clone = origin is not None and first.base is not None and first.base.full_name == origin[0]
+        with self._lock:
+            own = self._dst_inventory.datasets.get(plan.dst)
+            copy = self._dst_inventory.datasets.get(origin[1].partition("@")[0]) if origin else None
+        return send_flags.plan_flags(
+            self.config.send_options,
+            self.config.send_flags,
+            first.base is None,
+            send_flags.recorded_letters(own.send_flags if own else None),
+            send_flags.recorded_letters(copy.send_flags if copy else None),
+            is_clone,
+        )
 
     def _with_holds(self, destruction: guard.Destruction) -> guard.Destruction:
         """Release this pair's own holds on what would go; note whether another hold remains.
@@ -424,15 +450,25 @@ class PairReplication:
             )
 
     def _transfer(
-        self, send_argv: list[str], src_name: str, dst_name: str, force: bool, full: bool, why: Optional[str] = None
+        self,
+        send_argv: list[str],
+        src_name: str,
+        dst_name: str,
+        force: bool,
+        full: bool,
+        why: Optional[str] = None,
+        record: Optional[str] = None,
     ) -> None:
-        """Send `send_argv` into `dst_name`; `force`: receive with -F (recorded in the audit log with `why`)."""
+        """Send `send_argv` into `dst_name`; `force`: receive with -F (recorded in the audit log with `why`);
+        `record`: the chain's record flags, set on the destination by this receive."""
         origin = self._clone_origins.get(dst_name)
         as_clone = origin is not None and origin[0] in send_argv
         props = self.config.properties.receive_options(self._src_props.get(src_name, {}), full or as_clone)
         if as_clone:
             assert origin is not None
             props = [*props, *zfs.receive_origin(origin[1])]
+        if record is not None:
+            props = [*props, "-o", f"{send_flags.FLAGS_PROPERTY}={record}"]
         recv = zfs.receive(
             dst_name,
             force=force,

@@ -34,6 +34,7 @@ from zferry.exec.signals import SignalStop
 from zferry.model import Endpoint
 from zferry.observe import logs, metrics
 from zferry.observe.monitor import UNKNOWN
+from zferry.plan import send_flags
 from zferry.plan.replication import ConflictPolicy
 from zferry.replicate import VERBOSE, ReplicationConfig
 from zferry.retry import RetryPolicy
@@ -164,6 +165,7 @@ def build_config(args: argparse.Namespace) -> ReplicationConfig:
         skip_on_error=args.skip_on_error,
         dryrun=args.dryrun,
         send_options=validate.zfs_send_options(program_options(args.zfs_send_program_opts, "--zfs-send-program-opts")),
+        send_flags=send_flags.parse_letters(args.zfs_send_default_flags),
         recv_options=validate.zfs_recv_options(program_options(args.zfs_recv_program_opts, "--zfs-recv-program-opts")),
         resume=not args.no_resume_recv,
         stream=build_stream_options(args, interactive=sys.stderr.isatty()),
