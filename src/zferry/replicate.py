@@ -17,6 +17,7 @@ from typing import Callable, Optional
 from zferry import destructive, zfs
 from zferry.errors import CommandError, ConflictError, ZferryError
 from zferry.exec import iocount
+from zferry.exec.background import Background
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
 from zferry.holds import hold_tag, release_own
@@ -114,6 +115,7 @@ class PairReplication:
     def run(self, src_inventory: Optional[Inventory] = None) -> PairReport:
         """Replicate every selected dataset; `src_inventory` is a fresh source listing to reuse, if any."""
         started = time.monotonic()
+        dst_listing = Background(self._list_dst, "zferry-list-dst")  # both sides at once
         props = [self.config.datasets.exclude_property] if self.config.datasets.exclude_property else []
         if src_inventory is None and self.config.cache_dir and not self.config.version_details and not props:
             src_inventory = list_inventory_cached(self.runner, self.src, self.config.cache_dir)
@@ -125,11 +127,7 @@ class PairReplication:
         if self.config.properties.needs_source_properties:
             out = self.runner.run(self.src.host, zfs.get_properties(self.src.root), classify=zfs.classify_error)
             self._src_props = zfs.parse_properties(out)
-        if self.config.cache_dir and not self.config.version_details:
-            dst_inventory = list_inventory_cached(self.runner, self.dst, self.config.cache_dir)
-        else:
-            dst_inventory = list_inventory(self.runner, self.dst, detail=self.config.version_details)
-        self._dst_inventory = dst_inventory or Inventory.empty()
+        self._dst_inventory = dst_listing.result() or Inventory.empty()
         self._present.update(self._dst_inventory.datasets)
         user_props = {d.name: d.user_props for d in src_inventory.datasets.values()}
         names = self.config.datasets.select(
@@ -142,6 +140,11 @@ class PairReplication:
         self.report.skipped = result.skipped
         self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _list_dst(self) -> Optional[Inventory]:
+        if self.config.cache_dir and not self.config.version_details:
+            return list_inventory_cached(self.runner, self.dst, self.config.cache_dir)
+        return list_inventory(self.runner, self.dst, detail=self.config.version_details)
 
     def dst_name(self, src_name: str) -> str:
         return self.dst.root + src_name[len(self.src.root) :]
