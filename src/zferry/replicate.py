@@ -302,10 +302,7 @@ class PairReplication:
         if problem is not None:
             return self._discard_partial(dst_dataset.name, f"not resuming: {problem}"), False
         log.info("%s: resuming an interrupted transfer into %s", src_name, dst_dataset.name)
-        # A resumed full send still starts its chain: record the flags its token carries.
-        record = None
-        if decoded is not None and not decoded.fromguid:
-            record = send_flags.record_value(decoded.flags + ("w" if decoded.raw else ""))
+        record = send_flags.resumed_record(decoded)
         try:
             send = zfs.send_resume(token, self.config.send_options)
             self._transfer(send, src_name, dst_dataset.name, force=False, full=False, record=record)
@@ -401,7 +398,9 @@ class PairReplication:
             if destruction.action is guard.Action.FORCED_RECEIVE:
                 forced = destruction
         force_receive = forced is not None
-        flags = self._chain_flags(plan)
+        with self._lock:
+            datasets = self._dst_inventory.datasets
+        flags = send_flags.dataset_flags(plan, datasets, self._clone_origins.get(plan.dst), self.config)
         for index, step in enumerate(plan.steps):
             log.info("%s: send %s -> %s", plan.src, step, plan.dst)
             chain = flags[min(index, 1)]
@@ -416,23 +415,6 @@ class PairReplication:
             )
             if index == 0 and force_receive:
                 self._clear_placeholder(plan.dst)
-
-    def _chain_flags(self, plan: DatasetPlan) -> tuple[send_flags.ChainFlags, send_flags.ChainFlags]:
-        """The record flags of the plan's first send and of those after it: fixed per chain (plan/send_flags.py)."""
-        origin = self._clone_origins.get(plan.dst)
-        first = plan.steps[0]
-        is_clone = origin is not None and first.base is not None and first.base.full_name == origin[0]
-        with self._lock:
-            own = self._dst_inventory.datasets.get(plan.dst)
-            copy = self._dst_inventory.datasets.get(origin[1].partition("@")[0]) if origin else None
-        return send_flags.plan_flags(
-            self.config.send_options,
-            self.config.send_flags,
-            first.base is None,
-            send_flags.recorded_letters(own.send_flags if own else None),
-            send_flags.recorded_letters(copy.send_flags if copy else None),
-            is_clone,
-        )
 
     def _with_holds(self, destruction: guard.Destruction) -> guard.Destruction:
         """Release this pair's own holds on what would go; note whether another hold remains.

@@ -12,11 +12,17 @@ no default flag is added (raw sends carry the blocks as they are on disk anyway)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from zferry.errors import UsageError
+from zferry.model import Dataset
+from zferry.plan.replication import DatasetPlan
+
+if TYPE_CHECKING:
+    from zferry.replicate import ReplicationConfig
+    from zferry.zfs import ResumeToken
 
 FLAGS_PROPERTY = "zferry:send-flags"
 CHAIN_LETTERS = "Lce"  # the flags a chain keeps, in the order they are written
@@ -117,6 +123,37 @@ def plan_flags(
     else:
         head = chain_flags(user_options, False, recorded, defaults)
     return head, chain_flags(user_options, False, recorded, defaults)
+
+
+def dataset_flags(
+    plan: DatasetPlan,
+    dst_datasets: Mapping[str, Dataset],
+    clone_origin: Optional[tuple[str, str]],
+    config: ReplicationConfig,
+) -> tuple[ChainFlags, ChainFlags]:
+    """`plan_flags` for a dataset's plan, with the records the destination listing holds.
+
+    `clone_origin`: (source origin, destination copy) snapshot names when the plan makes a new clone.
+    """
+    first = plan.steps[0]
+    is_clone = clone_origin is not None and first.base is not None and first.base.full_name == clone_origin[0]
+    own = dst_datasets.get(plan.dst)
+    copy = dst_datasets.get(clone_origin[1].partition("@")[0]) if clone_origin else None
+    return plan_flags(
+        config.send_options,
+        config.send_flags,
+        first.base is None,
+        recorded_letters(own.send_flags if own else None),
+        recorded_letters(copy.send_flags if copy else None),
+        is_clone,
+    )
+
+
+def resumed_record(token: Optional[ResumeToken]) -> Optional[str]:
+    """A resumed full send still starts its chain: the record of the flags its token carries (None: incremental)."""
+    if token is None or token.fromguid:
+        return None
+    return record_value(token.flags + ("w" if token.raw else ""))
 
 
 def _flags(chain: str) -> tuple[str, ...]:
