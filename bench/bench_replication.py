@@ -13,10 +13,12 @@
    snapshot per dataset, timed, counting the zfs processes zferry spawns (a PATH wrapper).
 
 Run: python3 bench/bench_replication.py [--only fixed,stream,flags,metadata] [--size-mib 400]
-  [--datasets 100] [--snapshots 20] [--checkout /opt/zferry] [--pools b]
+  [--datasets 100] [--snapshots 20] [--checkout /opt/zferry] [--pools b] [--before /opt/zferry-old]
 (starts the VM with testbed/vm up if needed). zferry runs inside the VM (local mode), from the
 checkout synced to --checkout (`ZFERRY_VM_CHECKOUT=... testbed/vm sync`); --pools names the pools
-PREFIXsrc and PREFIXdst, so that several benchmarks can share the VM.
+PREFIXsrc and PREFIXdst, so that several benchmarks can share the VM; --before names a second
+checkout (e.g. main before a change) whose runs alternate with this one's, for a before/after ratio
+in one run on a VM whose speed drifts.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ FLAG_SETS = ("", "-c", "-L", "-e", "-Lc", "-Lce")
 
 
 class Bench:
-    def __init__(self, checkout: str, prefix: str, repeat: int) -> None:
+    def __init__(self, checkout: str, prefix: str, repeat: int, before: str = "") -> None:
         self.src, self.dst = f"{prefix}src", f"{prefix}dst"
         self.zferry = f"cd {checkout} && PYTHONPATH=src python3 -m zferry"
         self.counted = f"cd {checkout} && PATH=/opt/zfs-count:$PATH PYTHONPATH=src python3 -m zferry"
+        self.before = f"cd {before} && PYTHONPATH=src python3 -m zferry" if before else ""
         self.repeat = repeat
 
     def setup_pools(self) -> None:
@@ -73,9 +76,11 @@ class Bench:
         sh(f"zfs destroy -r {self.dst}/raw")
         return seconds
 
-    def ours(self, dataset: str, options: str = "") -> float:
+    def ours(self, dataset: str, options: str = "", zferry: str = "") -> float:
+        """One zferry run (`zferry`: the command, default this checkout's), undone afterwards."""
         seconds = timed(
-            f"{self.zferry} {options} {dataset} {self.dst}/zferry > /tmp/bench-zferry.log 2>&1; zpool sync {self.dst}"
+            f"{zferry or self.zferry} {options} {dataset} {self.dst}/zferry > /tmp/bench-zferry.log 2>&1;"
+            f" zpool sync {self.dst}"
         )
         sh(UNDO.format(src=dataset, dst=f"{self.dst}/zferry"))
         return seconds
@@ -83,41 +88,66 @@ class Bench:
     def median(self, run) -> float:  # type: ignore[no-untyped-def]
         return statistics.median(run() for _ in range(self.repeat))
 
-    def fixed(self) -> tuple[float, float]:
+    def rounds(self, snapshot: str, variants: dict[str, str]) -> dict[str, float]:
+        """Medians over --repeat rounds; each round runs raw and every zferry variant once, in turn,
+        so that a busy VM slows them alike. `variants`: label -> (zferry command, options)."""
+        times: dict[str, list[float]] = {"raw": []}
+        dataset = snapshot.partition("@")[0]
+        for _ in range(self.repeat):
+            times["raw"].append(self.raw(snapshot))
+            for label, command in variants.items():
+                zferry, _, options = command.partition("\t")
+                times.setdefault(label, []).append(self.ours(dataset, options, zferry))
+        return {label: statistics.median(values) for label, values in times.items()}
+
+    def variants(self, options: str = "") -> dict[str, str]:
+        out = {"zferry": f"{self.zferry}\t{options}"}
+        if self.before:
+            out["before"] = f"{self.before}\t{options}"
+        return out
+
+    def fixed(self) -> dict[str, float]:
         sh(
             f"zfs create {self.src}/small; head -c 1M /dev/urandom > /{self.src}/small/f; zfs snapshot {self.src}/small@s1"
         )
-        raw = self.median(lambda: self.raw(f"{self.src}/small@s1"))
-        ours = self.median(lambda: self.ours(f"{self.src}/small"))
+        times = self.rounds(f"{self.src}/small@s1", self.variants())
         sh(COUNTER + "rm -f /tmp/zfs-calls")
         sh(f"{self.counted} {self.src}/small {self.dst}/zferry > /dev/null 2>&1")
         sh(UNDO.format(src=f"{self.src}/small", dst=f"{self.dst}/zferry"))
         calls = [c.split()[0] for c in sh("cat /tmp/zfs-calls").splitlines()]
         python_start = self.median(lambda: timed("python3 -c pass"))
-        print(f"fixed cost, one snapshot of 1 MiB, local in the VM (median of {self.repeat}):")
-        print(f"  raw zfs send | zfs receive: {raw:.2f} s; zferry: {ours:.2f} s; difference {ours - raw:.2f} s")
+        print(f"fixed cost, one snapshot of 1 MiB, local in the VM (median of {self.repeat} interleaved rounds):")
+        for label, seconds in times.items():
+            extra = "" if label == "raw" else f"; over raw {seconds - times['raw']:.2f} s"
+            print(f"  {label}: {seconds:.2f} s{extra}")
         print(f"  zfs processes of a zferry run: {len(calls)} {dict(sorted((c, calls.count(c)) for c in set(calls)))}")
         print(f"  (for scale: python3 -c pass through the VM's ssh: {python_start:.2f} s)")
-        return raw, ours
+        return times
 
-    def stream(self, size_mib: int, small: tuple[float, float]) -> None:
+    def stream(self, size_mib: int, small: dict[str, float]) -> None:
         sh(f"""
             zfs create {self.src}/big
             dd if=/dev/urandom of=/{self.src}/big/data bs=1M count={size_mib} status=none
             zfs snapshot {self.src}/big@s1; zpool sync {self.src}
         """)
-        raw = self.median(lambda: self.raw(f"{self.src}/big@s1"))
-        ours = self.median(lambda: self.ours(f"{self.src}/big"))
-        quiet = self.median(lambda: self.ours(f"{self.src}/big", "--no-progress"))
+        variants = self.variants()
+        variants["zferry --no-progress"] = f"{self.zferry}\t--no-progress"
+        times = self.rounds(f"{self.src}/big@s1", variants)
         sh(f"zfs destroy -r {self.src}/big")
-        print(f"streaming, {size_mib} MiB incompressible, local in the VM (median of {self.repeat}):")
         print(
-            f"  raw: {raw:.2f} s ({size_mib / raw:.0f} MiB/s); zferry: {ours:.2f} s; zferry --no-progress: {quiet:.2f} s"
+            f"streaming, {size_mib} MiB incompressible, local in the VM (median of {self.repeat} interleaved rounds):"
         )
-        print(f"  ratio zferry / raw overall: {ours / raw:.2f}")
-        marginal = (raw - small[0]) / (ours - small[1])
-        print(f"  marginal throughput zferry / raw (each minus its fixed cost): {marginal:.2f}")
-        print(f"  same with --no-progress: {(raw - small[0]) / (quiet - small[1]):.2f}")
+        raw = times["raw"]
+        print(f"  raw: {raw:.2f} s ({size_mib / raw:.0f} MiB/s)")
+        for label, seconds in times.items():
+            if label == "raw":
+                continue
+            fixed = small.get(label, small.get("zferry", 0.0))
+            marginal = (raw - small["raw"]) / (seconds - fixed)
+            print(
+                f"  {label}: {seconds:.2f} s, zferry / raw overall {seconds / raw:.2f}; marginal throughput"
+                f" (each minus its fixed cost) {marginal:.2f} of raw"
+            )
 
     def flags(self, size_mib: int) -> None:
         for compression in ("lz4", "zstd"):
@@ -132,17 +162,19 @@ class Bench:
             print(
                 f"send flags, {size_mib} MiB of system files + {max(1, size_mib // 8)} MiB random, compression={compression} ({ratio}), recordsize=1M:"
             )
-            plain = {}
+            sizes = {flags: int(sh(f"zfs send {flags} {ds}@s1 | wc -c").strip()) for flags in FLAG_SETS}
+            times: dict[tuple[str, bool], list[float]] = {}
+            for _ in range(self.repeat):  # rounds over every flag set, so that a busy VM slows them alike
+                for flags in FLAG_SETS:
+                    for ssh in (False, True):
+                        times.setdefault((flags, ssh), []).append(self.raw(f"{ds}@s1", flags, ssh))
+            best = {key: statistics.median(values) for key, values in times.items()}
             for flags in FLAG_SETS:
-                size = int(sh(f"zfs send {flags} {ds}@s1 | wc -c").strip())
-                local = self.median(lambda f=flags, d=ds: self.raw(f"{d}@s1", f))
-                remote = self.median(lambda f=flags, d=ds: self.raw(f"{d}@s1", f, ssh=True))
-                plain.setdefault("local", local)
-                plain.setdefault("ssh", remote)
-                plain.setdefault("size", size)
+                local, remote = best[(flags, False)], best[(flags, True)]
                 print(
-                    f"  {flags or 'plain':5} stream {size / 2**20:6.1f} MiB ({size / plain['size']:.2f});"
-                    f" local {local:5.2f} s ({local / plain['local']:.2f}); over ssh {remote:5.2f} s ({remote / plain['ssh']:.2f})"
+                    f"  {flags or 'plain':5} stream {sizes[flags] / 2**20:6.1f} MiB ({sizes[flags] / sizes['']:.2f});"
+                    f" local {local:5.2f} s ({local / best[('', False)]:.2f});"
+                    f" over ssh {remote:5.2f} s ({remote / best[('', True)]:.2f})"
                 )
             sh(f"zfs destroy -r {ds}")
 
@@ -196,12 +228,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--checkout", default="/opt/zferry", help="zferry's checkout in the VM")
     parser.add_argument("--pools", default="b", help="pool name prefix: PREFIXsrc and PREFIXdst")
+    parser.add_argument("--before", default="", help="another checkout in the VM to compare with, run in turn")
     args = parser.parse_args()
     only = set(args.only.split(","))
     subprocess.run([VM, "up"], check=True)
-    bench = Bench(args.checkout, args.pools, args.repeat)
+    bench = Bench(args.checkout, args.pools, args.repeat, args.before)
     bench.setup_pools()
-    small = bench.fixed() if only & {"fixed", "stream"} else (0.0, 0.0)
+    small = bench.fixed() if only & {"fixed", "stream"} else {}
     if "stream" in only:
         bench.stream(args.size_mib, small)
     if "flags" in only:
