@@ -7,7 +7,7 @@
 2. stream: marginal throughput: --size-mib MiB of incompressible data, raw and zferry; the marginal
    ratio subtracts each side's fixed cost: (raw_big - raw_small) / (zferry_big - zferry_small).
 3. flags: `zfs send` with -c, -L, -e and combinations against a plain send, on compressible data
-   (system files) in datasets with compression=lz4 and zstd (recordsize 1M), locally and over ssh
+   (system files) in datasets with compression=lz4 (recordsize 128K) and zstd (1M), locally and over ssh
    to the VM itself; seconds and stream bytes of each.
 4. metadata: --datasets datasets x --snapshots snapshots: a no-op re-run and a run with one new
    snapshot per dataset, timed, counting the zfs processes zferry spawns (a PATH wrapper).
@@ -150,17 +150,17 @@ class Bench:
             )
 
     def flags(self, size_mib: int) -> None:
-        for compression in ("lz4", "zstd"):
+        for compression, recordsize in (("lz4", "128K"), ("zstd", "1M")):
             ds = f"{self.src}/{compression}"
             sh(f"""
-                zfs create -o compression={compression} -o recordsize=1M {ds}
+                zfs create -o compression={compression} -o recordsize={recordsize} {ds}
                 {{ tar -cf - /usr 2>/dev/null || true; }} | head -c {size_mib}M > /{ds}/f
                 dd if=/dev/urandom of=/{ds}/r bs=1M count={max(1, size_mib // 8)} status=none
                 zfs snapshot {ds}@s1; zpool sync {self.src}
             """)
             ratio = sh(f"zfs get -H -o value compressratio {ds}").strip()
             print(
-                f"send flags, {size_mib} MiB of system files + {max(1, size_mib // 8)} MiB random, compression={compression} ({ratio}), recordsize=1M:"
+                f"send flags, {size_mib} MiB of system files + {max(1, size_mib // 8)} MiB random, compression={compression} ({ratio}), recordsize={recordsize}:"
             )
             sizes = {flags: int(sh(f"zfs send {flags} {ds}@s1 | wc -c").strip()) for flags in FLAG_SETS}
             times: dict[tuple[str, bool], list[float]] = {}
