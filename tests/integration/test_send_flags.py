@@ -50,3 +50,23 @@ def test_new_chains_get_the_default_flags_and_existing_chains_keep_theirs(vm: Vm
     ], out.output
     for name in ("new", "old"):
         assert vm.snapshot_guids(f"{dst}/{name}") == vm.snapshot_guids(f"{src}/{name}")
+
+
+def test_a_resumed_full_send_records_the_flags_its_token_carries(vm: Vm, roots: tuple[str, str]) -> None:
+    """The record is set by the receive that completes the chain's full stream, also when it resumed."""
+    src, dst = roots
+    vm.sh(f"""
+        zfs set compression=lz4 recordsize=1M {src}
+        {{ yes 'a partial stream, then a resumed one' || true; }} | head -c 8M > /{src}/f
+        head -c 4M /dev/urandom >> /{src}/f
+        zfs snapshot {src}@s1
+        zfs send -L -c -e {src}@s1 | head -c 2000000 | zfs receive -s -u {dst} || true
+    """)
+    assert vm.sh(f"zfs get -H -o value receive_resume_token {dst}").strip() not in ("", "-")
+    out = vm.zferry("-v", "-v", "--zfs-send-default-flags=none", src, dst).output
+    assert "zfs send -t" in out, out
+    assert vm.sh(f"zfs get -H -o value,source zferry:send-flags {dst}").split() == ["Lce", "local"]
+    vm.sh(f"zfs snapshot {src}@s2")
+    out = vm.zferry("-v", "-v", "--zfs-send-default-flags=none", src, dst).output
+    assert sends(out) == [f"zfs send -L -c -e -i {src}@s1 {src}@s2"], out
+    assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)

@@ -150,7 +150,10 @@ def dataset_flags(
 
 
 def resumed_record(token: Optional[ResumeToken]) -> Optional[str]:
-    """A resumed full send still starts its chain: the record of the flags its token carries (None: incremental)."""
+    """A resumed full send still starts its chain: the record of the flags its token carries (None: incremental).
+
+    The token names only flags the stream uses: `largeblockok` only when the dataset has large blocks, so
+    a resumed chain of small records is recorded without L and stays without it, as safe as with it."""
     if token is None or token.fromguid:
         return None
     return record_value(token.flags + ("w" if token.raw else ""))
