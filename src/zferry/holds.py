@@ -25,6 +25,7 @@ from typing import Callable
 
 from zferry import destructive, zfs
 from zferry.errors import CommandError
+from zferry.exec.background import Background
 from zferry.exec.host import Host
 from zferry.exec.runner import Runner
 from zferry.inventory import Side
@@ -108,12 +109,16 @@ class HoldKeeper:
         if not self.sent or self.runner.dry_run:
             return
         tag = hold_tag(self.dst)
-        for side, inventory, index in ((self.src, src_inventory, 0), (self.dst, dst_inventory, 1)):
-            try:
-                self._move(tag, side, inventory, index)
-            except CommandError as error:  # the data is safe; only the extra protection is missing
-                log.warning("%s: could not move hold %s (%s); with 'zfs allow', grant hold,release", side, tag, error)
+        dst_side = Background(lambda: self._move_logged(tag, self.dst, dst_inventory, 1), "zferry-holds-dst")
+        self._move_logged(tag, self.src, src_inventory, 0)  # both sides at once
+        dst_side.result()
         log.debug("%s: hold %s moved to the latest common snapshot of %d dataset(s)", self.dst, tag, len(self.sent))
+
+    def _move_logged(self, tag: str, side: Side, inventory: Inventory, index: int) -> None:
+        try:
+            self._move(tag, side, inventory, index)
+        except CommandError as error:  # the data is safe; only the extra protection is missing
+            log.warning("%s: could not move hold %s (%s); with 'zfs allow', grant hold,release", side, tag, error)
 
     def _move(self, tag: str, side: Side, inventory: Inventory, index: int) -> None:
         datasets = [(s, d)[index] for s, (d, _) in self.sent.items()]

@@ -74,6 +74,7 @@ class Dataset:
     used_by_dataset: Optional[int] = 0  # `usedbydataset` in bytes; None: unknown (counts as data)
     is_placeholder: bool = False  # zferry created it as an empty parent (`zferry:placeholder=on`)
     origin: Optional[str] = None  # a clone's origin snapshot (`pool/ds@snap`)
+    send_flags: Optional[str] = None  # `zferry:send-flags`: the record flags of its chain (plan/send_flags.py)
     user_props: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property

@@ -16,6 +16,8 @@ from typing import Callable, Optional
 
 from zferry import destructive, fencing, zfs
 from zferry.errors import CommandError, ConflictError, ZferryError
+from zferry.exec import iocount
+from zferry.exec.background import Background
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
 from zferry.holds import hold_tag, release_own
@@ -23,7 +25,7 @@ from zferry.inventory import Side, list_inventory, list_inventory_cached
 from zferry.model import Dataset, Inventory, Version
 from zferry.observe import audit
 from zferry.observe.progress import Progress
-from zferry.plan import guard
+from zferry.plan import guard, send_flags
 from zferry.plan.clones import as_clone, blocked, clone_waves, find_version, same_snapshot, within
 from zferry.plan.properties import PropertyRules
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, destructions, plan_dataset
@@ -34,7 +36,7 @@ from zferry.retry import RetryPolicy, call_with_retries
 from zferry.schedule import ScheduleResult, run_tree
 from zferry.select.datasets import DatasetFilter
 from zferry.select.snapshots import SnapshotFilter
-from zferry.transfer import StreamOptions, transfer_stages
+from zferry.transfer import StreamOptions, counts_sender, transfer_stages
 
 log = logging.getLogger("zferry")
 VERBOSE = 15  # between DEBUG (every command) and INFO (what changed)
@@ -50,6 +52,7 @@ class ReplicationConfig:
     skip_on_error: str = "fail"
     dryrun: Optional[str] = None  # None | "send" (run nothing that changes anything) | "recv" (receive -n)
     send_options: tuple[str, ...] = ()
+    send_flags: str = send_flags.DEFAULT  # record flags of new chains (-L -c -e), unless send_options name some
     recv_options: tuple[str, ...] = ()
     resume: bool = True
     stream: StreamOptions = StreamOptions(progress_interval=0)
@@ -102,6 +105,7 @@ class PairReplication:
         self._src_props: dict[str, dict[str, tuple[str, str]]] = {}
         self._dry_received: set[str] = set()  # --dryrun=recv: destinations that took a `zfs receive -n`
         self._clone_origins: dict[str, tuple[str, str]] = {}  # dst clone -> (source, destination) origin
+        self._count_writes = iocount.available()  # progress from `zfs send`'s write counter, without pv
 
     @property
     def inventories(self) -> tuple[Inventory, Inventory]:
@@ -111,6 +115,7 @@ class PairReplication:
     def run(self, src_inventory: Optional[Inventory] = None) -> PairReport:
         """Replicate every selected dataset; `src_inventory` is a fresh source listing to reuse, if any."""
         started = time.monotonic()
+        dst_listing = Background(self._list_dst, "zferry-list-dst")  # both sides at once
         props = [self.config.datasets.exclude_property] if self.config.datasets.exclude_property else []
         if src_inventory is None and self.config.cache_dir and not self.config.version_details and not props:
             src_inventory = list_inventory_cached(self.runner, self.src, self.config.cache_dir)
@@ -122,11 +127,7 @@ class PairReplication:
         if self.config.properties.needs_source_properties:
             out = self.runner.run(self.src.host, zfs.get_properties(self.src.root), classify=zfs.classify_error)
             self._src_props = zfs.parse_properties(out)
-        if self.config.cache_dir and not self.config.version_details:
-            dst_inventory = list_inventory_cached(self.runner, self.dst, self.config.cache_dir)
-        else:
-            dst_inventory = list_inventory(self.runner, self.dst, detail=self.config.version_details)
-        self._dst_inventory = dst_inventory or Inventory.empty()
+        self._dst_inventory = dst_listing.result() or Inventory.empty()
         self._present.update(self._dst_inventory.datasets)
         roots = src_inventory.datasets.get(self.src.root), self._dst_inventory.datasets.get(self.dst.root)
         refused = fencing.refusal(*roots)
@@ -145,6 +146,11 @@ class PairReplication:
         self.report.skipped = result.skipped
         self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _list_dst(self) -> Optional[Inventory]:
+        if self.config.cache_dir and not self.config.version_details:
+            return list_inventory_cached(self.runner, self.dst, self.config.cache_dir)
+        return list_inventory(self.runner, self.dst, detail=self.config.version_details)
 
     def dst_name(self, src_name: str) -> str:
         return self.dst.root + src_name[len(self.src.root) :]
@@ -337,31 +343,31 @@ class PairReplication:
         if not self.config.resume:
             reason = "--no-resume-recv: the transfer starts over"
             return self._discard_partial(dst_dataset.name, reason), False
-        problem = self._token_problem(src_name, token)
+        problem, decoded = self._token_problem(src_name, token)
         if problem is not None:
             return self._discard_partial(dst_dataset.name, f"not resuming: {problem}"), False
         log.info("%s: resuming an interrupted transfer into %s", src_name, dst_dataset.name)
+        record = send_flags.resumed_record(decoded)
         try:
-            self._transfer(
-                zfs.send_resume(token, self.config.send_options), src_name, dst_dataset.name, force=False, full=False
-            )
+            send = zfs.send_resume(token, self.config.send_options)
+            self._transfer(send, src_name, dst_dataset.name, force=False, full=False, record=record)
         except CommandError as error:
             if self.config.dryrun or not zfs.is_unusable_token_error(error):
                 raise
             return self._discard_partial(dst_dataset.name, f"cannot resume ({error})"), False
         return self._relist_dst(dst_dataset.name), True
 
-    def _token_problem(self, src_name: str, token: str) -> Optional[str]:
+    def _token_problem(self, src_name: str, token: str) -> tuple[Optional[str], Optional[zfs.ResumeToken]]:
         """Decode the destination's token on the source (`zfs send -nvt`); why it must not be used, if so."""
         try:
             out = self.runner.run(self.src.host, zfs.send_resume_describe(token), classify=zfs.classify_error)
         except CommandError as error:
             if zfs.is_unusable_token_error(error):
-                return str(error)
+                return str(error), None
             raise
         decoded = zfs.parse_resume_token(out)
         if decoded is None:
-            return "zfs send -nvt did not show the token's contents"
+            return "zfs send -nvt did not show the token's contents", None
         dataset = self._src_inventory.datasets.get(src_name)
         versions = self._src_inventory.versions.get(src_name, ())
         origin = self._src_origin(src_name)
@@ -371,7 +377,7 @@ class PairReplication:
             versions,
             dataset is not None and dataset.is_encrypted,
             () if origin is None else (origin.guid,),
-        )
+        ), decoded
 
     def _discard_partial(self, dst_name: str, reason: str) -> Optional[Dataset]:
         log.warning("%s: %s; discarding the partial receive (zfs receive -A) and starting over", dst_name, reason)
@@ -438,14 +444,21 @@ class PairReplication:
             if destruction.action is guard.Action.FORCED_RECEIVE:
                 forced = destruction
         force_receive = forced is not None
+        with self._lock:
+            datasets = self._dst_inventory.datasets
+        flags = send_flags.dataset_flags(plan, datasets, self._clone_origins.get(plan.dst), self.config)
         for index, step in enumerate(plan.steps):
             log.info("%s: send %s -> %s", plan.src, step, plan.dst)
+            chain = flags[min(index, 1)]
+            options = (*self.config.send_options, *chain.extra)
             if step.base is None:
-                send = zfs.send_full(step.target, self.config.send_options)
+                send = zfs.send_full(step.target, options)
             else:
-                send = zfs.send_incremental(step.base, step.target, step.intermediates, self.config.send_options)
+                send = zfs.send_incremental(step.base, step.target, step.intermediates, options)
             why = forced.why if forced is not None and index == 0 else None
-            self._transfer(send, plan.src, plan.dst, force=why is not None, full=step.base is None, why=why)
+            self._transfer(
+                send, plan.src, plan.dst, force=why is not None, full=step.base is None, why=why, record=chain.record
+            )
             if index == 0 and force_receive:
                 self._clear_placeholder(plan.dst)
 
@@ -468,15 +481,25 @@ class PairReplication:
             )
 
     def _transfer(
-        self, send_argv: list[str], src_name: str, dst_name: str, force: bool, full: bool, why: Optional[str] = None
+        self,
+        send_argv: list[str],
+        src_name: str,
+        dst_name: str,
+        force: bool,
+        full: bool,
+        why: Optional[str] = None,
+        record: Optional[str] = None,
     ) -> None:
-        """Send `send_argv` into `dst_name`; `force`: receive with -F (recorded in the audit log with `why`)."""
+        """Send `send_argv` into `dst_name`; `force`: receive with -F (recorded in the audit log with `why`);
+        `record`: the chain's record flags, set on the destination by this receive."""
         origin = self._clone_origins.get(dst_name)
         as_clone = origin is not None and origin[0] in send_argv
         props = self.config.properties.receive_options(self._src_props.get(src_name, {}), full or as_clone)
         if as_clone:
             assert origin is not None
             props = [*props, *zfs.receive_origin(origin[1])]
+        if record is not None:
+            props = [*props, "-o", f"{send_flags.FLAGS_PROPERTY}={record}"]
         recv = zfs.receive(
             dst_name,
             force=force,
@@ -496,6 +519,7 @@ class PairReplication:
             self.config.stream,
             progress.total if progress else None,
             progress.update if progress else None,
+            self._count_writes,
         )
         try:
             # --dryrun=recv streams for real into `zfs receive -n`, which changes nothing.
@@ -533,7 +557,9 @@ class PairReplication:
     def _progress(self, send_argv: list[str], dst_name: str) -> Optional[Progress]:
         """A progress reporter (with the estimated stream size on a terminal), when wanted and pv exists."""
         stream = self.config.stream
-        if not stream.progress_interval or not stream.pv or not self.local.has(stream.pv) or self.runner.dry_run:
+        has_pv = bool(stream.pv and self.local.has(stream.pv))
+        counted = self._count_writes and counts_sender(send_argv, self.src.host, stream)
+        if not stream.progress_interval or not (has_pv or counted) or self.runner.dry_run:
             return None
         total = None
         if stream.estimate_size:

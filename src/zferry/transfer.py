@@ -4,7 +4,9 @@
     dst host:    mbuffer | zstd -dc | [pv] | zfs receive
 
 pv (progress, bandwidth limit) runs on this machine: next to `zfs send` when the source is
-local, next to `zfs receive` when the destination is, else between the two ssh hops.
+local, next to `zfs receive` when the destination is, else between the two ssh hops. Progress
+alone needs no pv when `zfs send` runs here without sudo: the kernel counts what it writes
+(`exec.iocount`), and the stream is not copied once more only to be counted.
 
 Each helper is used only where it is installed; compression only when both ends have it;
 nothing but `zfs send | [pv |] zfs receive` when source and destination are on one host.
@@ -19,6 +21,7 @@ from typing import Callable, Optional
 
 from zferry.errors import ZferryError
 from zferry.exec.host import LOCAL, Host
+from zferry.exec.iocount import WriteMeter
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Stage
 
@@ -62,8 +65,12 @@ def transfer_stages(
     options: StreamOptions,
     size_hint: Optional[int] = None,
     on_progress: Optional[Callable[[int], None]] = None,
+    count_writes: bool = False,
 ) -> list[Stage]:
-    """The pipeline for one `zfs send | zfs receive`, with helpers where they help and exist."""
+    """The pipeline for one `zfs send | zfs receive`, with helpers where they help and exist.
+
+    `count_writes`: this machine can read a process's write counter (`exec.iocount.available()`).
+    """
     same_host = src == dst
     crosses_network = not same_host and not (src.is_local and dst.is_local)
     compress = bool(
@@ -74,8 +81,11 @@ def transfer_stages(
     )
     # The meter counts uncompressed bytes where it can, so that the size estimate applies.
     metered_compressed = compress and not src.is_local and not dst.is_local
-    meter = _meter(options, local_caps, None if metered_compressed else size_hint, on_progress)
-    src_side = [Stage(src, tuple(send))]
+    if on_progress is not None and count_writes and counts_sender(send, src, options):
+        meter, write_meter = None, WriteMeter(on_progress, options.progress_interval)
+    else:
+        meter, write_meter = _meter(options, local_caps, None if metered_compressed else size_hint, on_progress), None
+    src_side = [Stage(src, tuple(send), write_meter=write_meter)]
     dst_side = [Stage(dst, tuple(receive))]
     if meter and src.is_local:
         src_side.append(meter)
@@ -94,6 +104,21 @@ def transfer_stages(
         # without a meter one ssh runs the whole pipeline on a shared host.
         return [*src_side, meter, *dst_side]
     return [*src_side, *dst_side]
+
+
+def counts_sender(send: Sequence[str], src: Host, options: StreamOptions) -> bool:
+    """Can progress come from the kernel's count of what `zfs send` writes, instead of pv?
+
+    Only for a send on this machine run directly (sudo's child is not ours to read), with
+    progress wanted and no `--bwlimit` (pv limits the rate), and no -v/-P (their text on
+    stderr would be counted as stream)."""
+    verbose = any(
+        w in ("--verbose", "--parsable") or (w.startswith("-") and not w.startswith("--") and set(w[1:]) & set("vP"))
+        for w in send
+    )
+    return bool(
+        src.is_local and not src.zfs_prefix and options.progress_interval and not options.bwlimit and not verbose
+    )
 
 
 def _has_pv(options: StreamOptions, local_caps: Capabilities) -> bool:

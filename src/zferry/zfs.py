@@ -25,6 +25,7 @@ DATASET_COLUMNS = (
     "usedbydataset",
     "zferry:placeholder",
     "origin",
+    "zferry:send-flags",
 )
 PLACEHOLDER_PROPERTY = "zferry:placeholder"
 """Marks a parent zferry created (empty, canmount=off) so that a later full receive may use it. Its
@@ -117,7 +118,9 @@ def _rows(output: str, width: int) -> Iterator[list[str]]:
 def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dataset]:
     datasets: dict[str, Dataset] = {}
     for fields in _rows(output, len(DATASET_COLUMNS) + len(user_props)):
-        name, kind, guid, referenced, token, encryption, used, placeholder, origin = fields[: len(DATASET_COLUMNS)]
+        name, kind, guid, referenced, token, encryption, used, placeholder, origin, flags = fields[
+            : len(DATASET_COLUMNS)
+        ]
         datasets[name] = Dataset(
             name=name,
             kind=kind,
@@ -128,6 +131,7 @@ def parse_datasets(output: str, user_props: Sequence[str] = ()) -> dict[str, Dat
             used_by_dataset=int(used) if used.isdigit() else None,
             is_placeholder=placeholder == name,
             origin=None if origin in ("-", "") else origin,
+            send_flags=None if flags in ("-", "") else flags,
             user_props=dict(zip(user_props, fields[len(DATASET_COLUMNS) :])),
         )
     return datasets
@@ -189,6 +193,7 @@ class ResumeToken:
     toguid: int
     fromguid: int = 0
     raw: bool = False
+    flags: str = ""  # the record flags it carries: L (largeblockok), c (compressok), e (embedok)
 
     @property
     def dataset(self) -> str:
@@ -208,6 +213,9 @@ def parse_resume_token(output: str) -> Optional[ResumeToken]:
             toguid=int(fields["toguid"], 0),
             fromguid=int(fields.get("fromguid", "0"), 0),
             raw="rawok" in fields,
+            flags="".join(
+                c for key, c in (("largeblockok", "L"), ("compressok", "c"), ("embedok", "e")) if key in fields
+            ),
         )
     except (KeyError, ValueError):
         return None

@@ -134,8 +134,8 @@ def test_only_the_guard_builds_destroy_and_rollback_commands() -> None:
 def test_placeholder_marker_counts_only_on_the_dataset_it_names() -> None:
     from zferry import zfs
 
-    line = "\t".join(["p/a", "filesystem", "1", "24576", "-", "off", "24576", "p/a", "-"])
-    inherited = "\t".join(["p/a/b", "filesystem", "2", "24576", "-", "off", "garbage", "p/a", "-"])
+    line = "\t".join(["p/a", "filesystem", "1", "24576", "-", "off", "24576", "p/a", "-", "-"])
+    inherited = "\t".join(["p/a/b", "filesystem", "2", "24576", "-", "off", "garbage", "p/a", "-", "Lce"])
     parsed = zfs.parse_datasets(line + "\n" + inherited + "\n")
     assert parsed["p/a"].is_placeholder and parsed["p/a"].used_by_dataset == 24576
     assert not parsed["p/a/b"].is_placeholder and parsed["p/a/b"].used_by_dataset is None

@@ -39,7 +39,7 @@ incremental\ts1\tsrc/x@s2\t5993728
 
 def test_parse_resume_token_reads_name_guids_and_raw() -> None:
     token = parse_resume_token(DESCRIBED)
-    assert token == ResumeToken("src/x@s2", 0x1F2E3D4C5B6A7988, 0x6B3C2F1E2D4A5B01, raw=True)
+    assert token == ResumeToken("src/x@s2", 0x1F2E3D4C5B6A7988, 0x6B3C2F1E2D4A5B01, raw=True, flags="c")
     assert token is not None and token.dataset == "src/x"
 
 
@@ -189,7 +189,7 @@ def test_finding_the_origin_snapshot() -> None:
 
 
 def test_the_dataset_listing_reads_a_clones_origin() -> None:
-    assert DATASET_COLUMNS[-1] == "origin"
-    rows = "p/o\tfilesystem\t11\t100\t-\toff\t0\t-\t-\np/c\tfilesystem\t12\t100\t-\toff\t0\t-\tp/o@s1\n"
+    assert DATASET_COLUMNS[-2:] == ("origin", "zferry:send-flags")
+    rows = "p/o\tfilesystem\t11\t100\t-\toff\t0\t-\t-\t-\np/c\tfilesystem\t12\t100\t-\toff\t0\t-\tp/o@s1\tLce\n"
     listed = parse_datasets(rows)
     assert listed["p/o"].origin is None and listed["p/c"].origin == "p/o@s1"

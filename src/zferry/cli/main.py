@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Optional
 
-from zferry import __version__, daemon, engine, validate
+from zferry import __version__, engine, validate
 from zferry.cli import audit_cli
 from zferry.cli.audit_cli import audit_path
 from zferry.cli.daemon_options import build_daemon_settings
@@ -33,7 +33,7 @@ from zferry.errors import LockedError, UsageError, ZferryError
 from zferry.exec.signals import SignalStop
 from zferry.model import Endpoint
 from zferry.observe import logs, metrics
-from zferry.observe.monitor import UNKNOWN
+from zferry.plan import send_flags
 from zferry.plan.replication import ConflictPolicy
 from zferry.replicate import VERBOSE, ReplicationConfig
 from zferry.retry import RetryPolicy
@@ -164,6 +164,7 @@ def build_config(args: argparse.Namespace) -> ReplicationConfig:
         skip_on_error=args.skip_on_error,
         dryrun=args.dryrun,
         send_options=validate.zfs_send_options(program_options(args.zfs_send_program_opts, "--zfs-send-program-opts")),
+        send_flags=send_flags.parse_letters(args.zfs_send_default_flags),
         recv_options=validate.zfs_recv_options(program_options(args.zfs_recv_program_opts, "--zfs-recv-program-opts")),
         resume=not args.no_resume_recv,
         stream=build_stream_options(args, interactive=sys.stderr.isatty()),
@@ -251,6 +252,8 @@ def run(argv: Sequence[str]) -> int:
             sys.stdout.write(report.text)
             return report.exit_code
         if daemon_settings is not None:
+            from zferry import daemon  # imported only when needed: start-up time counts (bench/)
+
             return daemon.run(job, daemon_settings, runner)
         return engine.run(job, runner=runner).exit_code
     finally:
@@ -259,6 +262,8 @@ def run(argv: Sequence[str]) -> int:
 
 def _monitor_main(argv: Sequence[str]) -> int:
     """`main` for a monitoring run: every failure, bad usage included, is UNKNOWN (exit 3) on stdout."""
+    from zferry.observe.monitor import UNKNOWN
+
     try:
         return run(argv)
     except SystemExit as exit_:  # argparse's usage errors (and --help, which is no failure)

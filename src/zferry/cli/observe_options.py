@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from zferry.errors import UsageError
 from zferry.observe.compare import DEFAULT_SELECTOR, SELECTORS
-from zferry.observe.monitor import MonitorConfig, parse_monitor_plan
+
+if TYPE_CHECKING:
+    from zferry.observe.monitor import MonitorConfig
 
 MONITOR_OPTION = "--monitor-snapshots"
 
@@ -75,6 +77,8 @@ def read_only_mode(args: argparse.Namespace) -> Optional[str]:
 
 def build_monitor_config(args: argparse.Namespace) -> MonitorConfig:
     """The parsed and checked monitoring plan and its options."""
+    from zferry.observe.monitor import MonitorConfig, parse_monitor_plan  # only in monitor mode
+
     entries = parse_monitor_plan(args.monitor_snapshots, MONITOR_OPTION)
     return MonitorConfig(entries, args.monitor_snapshots_dont_warn, args.monitor_snapshots_dont_crit)
 

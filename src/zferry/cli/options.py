@@ -170,6 +170,18 @@ def _replication(parser: argparse.ArgumentParser) -> None:
         "-L/--large-block, -e/--embed, -p/--props, -b/--backup, -v, -P, -D, -V (default: none)",
     )
     group.add_argument(
+        "--zfs-send-default-flags",
+        default="Lce",
+        metavar="FLAGS",
+        help="record flags of a new chain's full send and every send after it, unless "
+        "--zfs-send-program-opts names -L, -c, -e or -w (default: Lce; 'none': plain sends, e.g. "
+        "--zfs-send-default-flags=Lc). What the destination gets: with c, blocks stay compressed as on the "
+        "source, with its algorithm (the destination's compression property applies to new writes only); "
+        "with L, records above 128 KiB stay large (the destination pool needs large_blocks); with e, "
+        "embedded blocks stay embedded (needs embedded_data). Decided at the full send and recorded "
+        "on the destination (zferry:send-flags): existing chains keep theirs",
+    )
+    group.add_argument(
         "--zfs-recv-program-opts",
         default="",
         metavar="OPTS",

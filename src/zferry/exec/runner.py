@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Optional
 
 from zferry.errors import CommandError, Interrupted
 from zferry.exec.host import STAGE_FAILED, Host
+from zferry.exec.iocount import Sampler, WriteMeter
 
 if TYPE_CHECKING:
     from zferry.observe.audit import AuditLog
@@ -48,12 +49,14 @@ class Stage:
     """One command of a pipeline and the host it runs on.
 
     `on_progress`, for a local stage that prints a byte count per line on stderr (`pv -n -b`),
-    receives each count instead of the stage's error output.
+    receives each count instead of the stage's error output. `write_meter`, for a local stage run
+    directly (no sudo), reports the bytes its process wrote, from the kernel's counter (`exec.iocount`).
     """
 
     host: Host
     argv: tuple[str, ...]
     on_progress: Optional[Callable[[int], None]] = field(default=None, compare=False)
+    write_meter: Optional[WriteMeter] = field(default=None, compare=False)
 
 
 @dataclass
@@ -278,6 +281,7 @@ class Runner:
         previous: Optional[IO[bytes]] = None
         watch = _StallWatch()
         meters = _progress_callbacks(stages, groups)
+        samplers: dict[int, Sampler] = {}
         try:
             for index, (host, argvs) in enumerate(groups):
                 last = index == len(groups) - 1
@@ -301,7 +305,9 @@ class Runner:
                     reader = threading.Thread(target=_follow, args=follow_args, daemon=True)
                 reader.start()
                 readers.append(reader)
-            stalled = self._wait_all(procs, watch if any(meters) else None)
+                if len(argvs) == 1 and host.is_local:
+                    samplers.update(_sampler(stages, host, argvs[0], proc, index, watch))
+            stalled = self._wait_all(procs, watch if any(meters) or samplers else None, samplers)
             for reader in readers:  # after a kill, not long: an ssh master may hold the pipes a while
                 reader.join(timeout=0.5 if stalled or self.cancel.is_set() else 10)
         finally:
@@ -320,19 +326,27 @@ class Runner:
         if failed:
             raise _pipeline_error(failed, results, classify)
 
-    def _wait_all(self, procs: list[subprocess.Popen[bytes]], watch: Optional[_StallWatch]) -> bool:
+    def _wait_all(
+        self, procs: list[subprocess.Popen[bytes]], watch: Optional[_StallWatch], samplers: dict[int, Sampler]
+    ) -> bool:
         """Wait for every process; True if the pipeline was killed because its byte count stalled.
 
         When the receiving end fails, the sender blocks on a full pipe or dies of SIGPIPE: wait
-        for the last process first, and terminate the rest once one has failed.
+        for the last process first, and terminate the rest once one has failed. A sampled process
+        gets its last sample before it is reaped: what it wrote is final once the stages after it ended.
         """
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         stalled = False
-        for proc in reversed(procs):
+        for index in reversed(range(len(procs))):
+            proc = procs[index]
+            if index in samplers:
+                samplers[index].sample()
             while proc.returncode is None:
                 try:
                     proc.wait(timeout=0.25)
                 except subprocess.TimeoutExpired:
+                    for sampler in samplers.values():
+                        sampler.poll()
                     now = time.monotonic()
                     if watch is not None and self.stall_timeout and now - watch.moved > self.stall_timeout:
                         stalled = True
@@ -416,6 +430,14 @@ def _progress_callbacks(
     for host, argvs in groups:
         out.append(by_argv.get((host, tuple(argvs[0]))) if len(argvs) == 1 else None)
     return out
+
+
+def _sampler(
+    stages: Sequence[Stage], host: Host, argv: list[str], proc: subprocess.Popen[bytes], index: int, watch: _StallWatch
+) -> dict[int, Sampler]:
+    """The write counter sampler of a single local stage that asks for one (`Stage.write_meter`)."""
+    meter = next((s.write_meter for s in stages if s.host == host and list(s.argv) == argv and s.write_meter), None)
+    return {} if meter is None else {index: Sampler(proc, meter.interval, watch.wrap(index, meter.callback))}
 
 
 def group_by_host(stages: Sequence[Stage]) -> list[tuple[Host, list[list[str]]]]:

@@ -22,11 +22,7 @@ from zferry.holds import HoldKeeper
 from zferry.inventory import Side, list_inventory
 from zferry.lifecycle.bookmarks_job import Bookmarker
 from zferry.lifecycle.config import LifecycleConfig
-from zferry.lifecycle.create_job import create_snapshots
-from zferry.lifecycle.orphans_job import delete_empty, delete_orphans
-from zferry.lifecycle.prune_job import prune, without_versions
 from zferry.model import Inventory, Version
-from zferry.observe.snapshot_cache import SnapshotCache
 from zferry.plan.replication import DatasetPlan
 from zferry.replicate import PairReplication, PairReport, ReplicationConfig
 
@@ -92,6 +88,10 @@ def run_pair(
     deletes = dst is not None and lifecycle.deletes_on_dst
     src_needed_later = src is not None and (not lifecycle.skip_replication or deletes)
     if lifecycle.create is not None and src is not None:
+        # The lifecycle steps' modules load only when configured: start-up time counts (bench/).
+        from zferry.lifecycle.create_job import create_snapshots
+        from zferry.observe.snapshot_cache import SnapshotCache
+
         cache = SnapshotCache(lifecycle.cache_dir, src.host.label, src.root) if lifecycle.cache_dir else None
         if cache is None or src_needed_later or lifecycle.create.even_if_not_due:
             src_inventory = _must_list(runner, src, config)
@@ -147,6 +147,9 @@ def _delete(
     dst_inventory: Optional[Inventory],
     report: LifecycleReport,
 ) -> None:
+    from zferry.lifecycle.orphans_job import delete_empty, delete_orphans  # only when deleting
+    from zferry.lifecycle.prune_job import prune, without_versions
+
     if dst_inventory is None:
         dst_inventory = list_inventory(runner, dst, _props(config), detail=True)
     if dst_inventory is None:

@@ -20,7 +20,6 @@ import socket
 import stat
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -150,7 +149,7 @@ def describe(fields: Mapping[str, object]) -> str:
 
 def new_id() -> str:
     """A fresh record id (links "started" to its outcome)."""
-    return uuid.uuid4().hex[:16]
+    return os.urandom(8).hex()  # like uuid4().hex[:16], without importing uuid (start-up time)
 
 
 class AuditLog:
