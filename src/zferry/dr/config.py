@@ -95,7 +95,7 @@ def toml_loads() -> Callable[[str], dict[str, Any]]:
     raise UsageError("reading the site file needs Python 3.11 or the tomli package: pip install 'zferry[dr]'")
 
 
-def load(path: str, check_argv: Optional[Callable[[Sequence[str]], None]] = None) -> DrConfig:
+def load(path: str, check_argv: Optional[Callable[[Sequence[str]], object]] = None) -> DrConfig:
     """Read and check the site file at `path` (see `parse`)."""
     try:
         with open(path, encoding="utf-8") as handle:
@@ -110,7 +110,7 @@ def load(path: str, check_argv: Optional[Callable[[Sequence[str]], None]] = None
 
 
 def parse(
-    data: Mapping[str, Any], where: str = "site file", check_argv: Optional[Callable[..., None]] = None
+    data: Mapping[str, Any], where: str = "site file", check_argv: Optional[Callable[[Sequence[str]], object]] = None
 ) -> DrConfig:
     """The checked configuration from parsed TOML. `check_argv(argv)` checks each group's zferry
     arguments (zferry's own parser; the CLI passes it) and raises UsageError."""

@@ -73,10 +73,11 @@ class Steps:
 
     # -- reading, first contact ---------------------------------------------------------------
 
-    def read(self, group: Group) -> States:
-        """Every site's state, after fencing what must be fenced and initialising a new group."""
+    def read(self, group: Group, initialise: bool = True) -> States:
+        """Every site's state, after fencing what must be fenced (and initialising a new group)."""
         states = self.sites.read_group(group)
-        states = self.initialise(group, states)
+        if initialise:
+            states = self.initialise(group, states)
         return self.fence_stale(group, states)
 
     def initialise(self, group: Group, states: States) -> States:
