@@ -487,6 +487,11 @@ def list_children(dataset: str) -> list[str]:
     return [ZFS, "list", "-H", "-o", "name", "-t", "filesystem,volume", "-d", "1", dataset]
 
 
+def mount(dataset: str) -> list[str]:
+    """`zfs mount dataset`."""
+    return [ZFS, "mount", dataset]
+
+
 def pool_health(pool: str) -> list[str]:
     """`zpool list -H -o health POOL` (ONLINE, DEGRADED, ...)."""
     return ["zpool", "list", "-H", "-o", "health", pool]

@@ -68,7 +68,11 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=default,
     )
     group.add_argument(
-        "-v", "--verbose", action="count", help="more detail: -v each step, -v -v every command, e.g. -v", **default
+        "-v",
+        "--verbose",
+        action="count",
+        help="more detail: -v each step, -v -v every command, e.g. -v",
+        default=default,
     )
     group.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, e.g. -q", default=default)
 

@@ -32,7 +32,16 @@ MUST_FENCE_PROPERTY = "zferry:dr-must-fence"
 PENDING_PROPERTY = "zferry:dr-pending"
 """A multi-step operation under way on this site: `failover:<to>:<epoch>` or `failback:<aside dataset>`."""
 DR_LOCAL_PROPERTIES = (MUST_FENCE_PROPERTY, PENDING_PROPERTY)
-READ_PROPERTIES = (ROLE_PROPERTY, EPOCH_PROPERTY, *DR_LOCAL_PROPERTIES, "readonly", "written", "origin")
+READ_PROPERTIES = (
+    ROLE_PROPERTY,
+    EPOCH_PROPERTY,
+    *DR_LOCAL_PROPERTIES,
+    "readonly",
+    "written",
+    "origin",
+    "mounted",
+    "canmount",
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class DatasetState:
 
     written: int = 0  # bytes written since its latest snapshot
     origin: Optional[str] = None  # a clone's origin snapshot
+    mountable: bool = False  # a filesystem that is not mounted and may be (canmount=on)
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,11 @@ def parse_site(site: str, root: str, properties: str, snapshots: str, health: st
             values.setdefault(fields[0], {})[fields[1]] = fields[2]
     mine = values.get(root, {})
     datasets = {
-        rel: DatasetState(_number(props.get("written", "0")), _unset(props.get("origin")))
+        rel: DatasetState(
+            _number(props.get("written", "0")),
+            _unset(props.get("origin")),
+            props.get("mounted") == "no" and props.get("canmount") == "on",
+        )
         for name, props in values.items()
         if (rel := relative(root, name)) is not None
     }
@@ -156,9 +170,9 @@ class Sites:
 
     def set(self, site: Site, dataset: str, values: Sequence[tuple[str, str]], reason: str) -> None:
         """Set some properties of `dataset` on `site` in one `zfs set`, recorded in the audit log."""
-        argv = zfs.set_values(dataset, values)
         log.info("%s: zfs set %s %s (%s)", site.name, " ".join(f"{n}={v}" for n, v in values), dataset, reason)
-        destructive.run(self.runner, self.host(site), argv, audit.PROPERTY, (dataset,), reason)
+        host = self.host(site)
+        destructive.run(self.runner, host, zfs.set_values(dataset, values), audit.PROPERTY, (dataset,), reason)
 
     def clear(self, site: Site, dataset: str, prop: str, reason: str) -> None:
         """`zfs inherit` one property of `dataset` on `site`, recorded."""
@@ -169,6 +183,10 @@ class Sites:
         """Any other recorded zfs command on `site` (snapshot, rename, clone, promote)."""
         log.info("%s: %s (%s)", site.name, " ".join(argv), reason)
         return destructive.run(self.runner, self.host(site), argv, action, target, reason)
+
+    def run_change(self, site: Site, argv: Sequence[str]) -> str:
+        """A command that changes something but needs no audit record (a mount): skipped in a dry run."""
+        return self.runner.run(self.host(site), argv, changes=True, classify=zfs.classify_error)
 
     def run(self, site: Site, argv: Sequence[str]) -> str:
         """A read-only command on `site`."""

@@ -128,6 +128,16 @@ class Steps:
         if must_fence:
             values.append((MUST_FENCE_PROPERTY, ",".join(sorted(must_fence))))
         self.sites.set(site, site.root, values, f"group {group.name}: promote {site.name} to primary, epoch {epoch}")
+        self.mount(group, site)
+
+    def mount(self, group: Group, site: Site) -> None:
+        """Mount the primary's filesystems that replication received unmounted (parents first)."""
+        state = self.sites.read(group, site)
+        for rel in sorted((r for r, d in state.datasets.items() if d.mountable), key=lambda r: (r.count("/"), r)):
+            try:
+                self.sites.run_change(site, zfs.mount(site.root + rel))
+            except CommandError as error:  # e.g. not root on Linux: the data is there, mount it by hand
+                log.warning("group %s: %s: cannot mount %s%s: %s", group.name, site.name, site.root, rel, error)
 
     def make_standby(self, group: Group, site: Site, epoch: Optional[int]) -> None:
         """Role standby with the primary's epoch, read-only, atime off (reads leave `written` at 0)."""
