@@ -16,7 +16,7 @@ from typing import Any, Optional
 from zferry import __version__
 from zferry.cli.audit_cli import audit_path
 from zferry.dr import actions, metrics
-from zferry.dr.config import DrConfig, Group, load
+from zferry.dr.config import Group, load
 from zferry.dr.state import Sites
 from zferry.dr.status import group_status, to_json, to_text
 from zferry.dr.steps import Steps
@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"zferry-dr {__version__}")
     _common(parser, suppress=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, help="what to do; COMMAND --help for its options"
+    )
     status = _sub(
         commands, "status", "each group's primary and each site's role, epoch, lag, divergence", "status db --json"
     )
@@ -154,8 +156,14 @@ def _prepare(name: str, argv: Sequence[str]) -> JobConfig:
     return prepare(name, argv).job
 
 
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """zferry-dr's own handler on the zferry logger (replaced, not added again, by each main())."""
+
+
 def _setup_logging(args: argparse.Namespace) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    for old in [h for h in log.handlers if isinstance(h, _Handler)]:
+        log.removeHandler(old)
+    handler = _Handler(sys.stderr)
     handler.setFormatter(logging.Formatter("zferry-dr: %(message)s"))
     log.addHandler(handler)
     verbose = getattr(args, "verbose", None) or 0
@@ -175,7 +183,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not args.config:
             raise UsageError("give the site file: zferry-dr -c FILE COMMAND (see zferry-dr --help)")
         config = load(args.config, _check_argv)
-        return _run(args, config)
+        groups = config.selected(getattr(args, "group", None))
+        if getattr(args, "to", None):
+            groups[0].site(args.to)  # a usage error before anything runs
+        return _run(args, groups)
     except ZferryError as error:
         log.error("error: %s", error)
         return error.exit_code
@@ -183,9 +194,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
 
 
-def _run(args: argparse.Namespace, config: DrConfig) -> int:
+def _run(args: argparse.Namespace, groups: Sequence[Group]) -> int:
     dryrun = getattr(args, "dryrun", False)
-    groups = config.selected(getattr(args, "group", None))
     audit = audit_path(args.audit_log)
     name = f"dr-{groups[0].name}" if len(groups) == 1 else "dr"
     runner = Runner(dry_run=dryrun, audit=None if dryrun else AuditLog(audit, Origin.current(name)))
