@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from zferry.errors import ZferryError
+from zferry.model import Dataset
 
 ROLE_PROPERTY = "zferry:dr-role"
 EPOCH_PROPERTY = "zferry:dr-epoch"
@@ -118,6 +119,19 @@ def check_replication(source: DrState, destination: DrState) -> Optional[str]:
             "`zferry-dr failback` to bring the source back as a standby"
         )
     return None
+
+
+def state_of(dataset: Optional[Dataset]) -> DrState:
+    """The DR state a listed dataset carries in its `user_props` (unset when it does not exist)."""
+    return DrState() if dataset is None else parse_dr_state(dataset.user_props, dataset.name)
+
+
+def refusal(source: Optional[Dataset], destination: Optional[Dataset]) -> Optional[str]:
+    """Why the engine must not replicate between these listed roots (a malformed state too), or None."""
+    try:
+        return check_replication(state_of(source), state_of(destination))
+    except DrStateError as error:
+        return str(error)
 
 
 def _where(dataset: str) -> str:

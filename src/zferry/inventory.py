@@ -18,6 +18,7 @@ from zferry.errors import CommandError, DatasetNotFound
 from zferry.exec.host import Host
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
+from zferry.fencing import DR_PROPERTIES
 from zferry.model import Dataset, Inventory, Version
 from zferry.observe.host_clock import host_time
 from zferry.observe.version_cache import VersionCache
@@ -57,12 +58,21 @@ def list_inventory(
 def list_datasets(
     runner: Runner, side: Side, user_props: Sequence[str] = (), recursive: bool = True
 ) -> Optional[dict[str, Dataset]]:
-    """A tree's datasets (or just its root's) in one zfs call, None if the root does not exist."""
+    """A tree's datasets (or just its root's) in one zfs call, None if the root does not exist.
+
+    Each dataset's `user_props` also holds its DR state properties (`zferry.fencing`).
+    """
+    columns = with_dr_properties(user_props)
     try:
-        out = _listing(runner, side, zfs.list_datasets(side.root, user_props, recursive))
+        out = _listing(runner, side, zfs.list_datasets(side.root, columns, recursive))
     except DatasetNotFound:
         return None
-    return zfs.parse_datasets(out, user_props)
+    return zfs.parse_datasets(out, columns)
+
+
+def with_dr_properties(user_props: Sequence[str]) -> tuple[str, ...]:
+    """`user_props` and the DR state properties, each once: the fencing check reads them from every listing."""
+    return tuple(dict.fromkeys([*user_props, *DR_PROPERTIES]))
 
 
 def _listing(runner: Runner, side: Side, argv: list[str]) -> str:
@@ -77,7 +87,7 @@ def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optiona
     cache = VersionCache(cache_dir, side.host.label, side.root)
     listed_at = host_time(side.caps)
     try:
-        out = _listing(runner, side, zfs.list_datasets(side.root, (CHANGED,)))
+        out = _listing(runner, side, zfs.list_datasets(side.root, with_dr_properties((CHANGED,))))
     except DatasetNotFound:
         return None
     except CommandError as error:
@@ -85,7 +95,7 @@ def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optiona
             raise
         log.info("%s: no snapshots_changed property (OpenZFS < 2.2?): listing without the cache (%s)", side, error)
         return list_inventory(runner, side)
-    datasets = zfs.parse_datasets(out, (CHANGED,))
+    datasets = zfs.parse_datasets(out, with_dr_properties((CHANGED,)))
     changed = {name: _seconds(d.user_props.get(CHANGED, "")) for name, d in datasets.items()}
     versions: dict[str, tuple[Version, ...]] = {}
     stale = []

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
-from zferry import destructive, zfs
+from zferry import destructive, fencing, zfs
 from zferry.errors import CommandError, ConflictError, ZferryError
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
@@ -128,6 +128,12 @@ class PairReplication:
             dst_inventory = list_inventory(self.runner, self.dst, detail=self.config.version_details)
         self._dst_inventory = dst_inventory or Inventory.empty()
         self._present.update(self._dst_inventory.datasets)
+        roots = src_inventory.datasets.get(self.src.root), self._dst_inventory.datasets.get(self.dst.root)
+        refused = fencing.refusal(*roots)
+        if refused is not None:  # whatever force options it has: nothing is sent, rolled back or destroyed
+            log.error("%s -> %s: %s", self.src, self.dst, refused)
+            self.report.failed = {self.src.root: refused}
+            return self.report
         user_props = {d.name: d.user_props for d in src_inventory.datasets.values()}
         names = self.config.datasets.select(
             self.src.root, list(src_inventory.datasets), user_props, self.config.recursive

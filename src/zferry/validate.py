@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from zferry.errors import UsageError
+from zferry.fencing import DR_PROPERTIES
 from zferry.model import Endpoint
 from zferry.plan.properties import check_property_names
 
@@ -234,6 +235,9 @@ def _check_property_value(letter: str, value: str, option: str) -> None:
     if letter == "x" and equals:
         raise UsageError(f"{option}: -x needs a property name, got {value!r}")
     check_property_names([name], option)
+    if name in DR_PROPERTIES:
+        reason = "a receive never sets or carries the DR state properties (zferry excludes them)"
+        raise UsageError(f"{option}: -{letter} {name}: {reason}")
     if letter == "o" and name == "origin":
         raise UsageError(f"{option}: -o origin=... (receiving as a clone) is not supported")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from zferry.errors import CommandError, DatasetNotFound
+from zferry.fencing import DR_PROPERTIES
 from zferry.model import Dataset, Version
 
 ZFS = "zfs"
@@ -285,7 +286,11 @@ def receive(
     extra: Sequence[str] = (),
     dry_run: bool = False,
 ) -> list[str]:
-    """`zfs receive -u` never mounts what it receives: a backup is not a live filesystem."""
+    """`zfs receive -u` never mounts what it receives: a backup is not a live filesystem.
+
+    The DR state properties never travel with a stream (`-x` each): a replica must not inherit its
+    sender's role or fencing token. `extra` may name them too (once only, or zfs refuses).
+    """
     argv = [ZFS, "receive", "-u"]
     if resumable:
         argv.append("-s")
@@ -293,7 +298,23 @@ def receive(
         argv.append("-F")
     if dry_run:
         argv.append("-n")
-    return [*argv, *extra, dataset]
+    argv += [word for name in DR_PROPERTIES for word in ("-x", name)]
+    return [*argv, *_without_dr_properties(extra), dataset]
+
+
+def _without_dr_properties(options: Sequence[str]) -> list[str]:
+    """`options` less any `-o`/`-x` pair that names a DR state property (receive excludes those itself)."""
+    kept: list[str] = []
+    index = 0
+    while index < len(options):
+        word = options[index]
+        value = options[index + 1] if index + 1 < len(options) else ""
+        if word in ("-o", "-x") and value.split("=", 1)[0] in DR_PROPERTIES:
+            index += 2
+            continue
+        kept.append(word)
+        index += 1
+    return kept
 
 
 def receive_origin(snapshot: str) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.test_replication import make
+from tests.integration.test_replication import DR_EXCLUDED, make
 from tests.integration.vm import Vm
 
 
@@ -99,7 +99,7 @@ def test_dryrun_recv_of_a_first_run_with_several_snapshots_and_children(vm: Vm, 
     vm.sh(f"zfs snapshot {src}/child@s4")
     result = vm.zferry("--dryrun=recv", "-r", "-v", "-v", src, dst)
     assert result.returncode == 0
-    assert f"zfs receive -u -s -n {dst}" in result.output
+    assert f"zfs receive -u -s -n {DR_EXCLUDED} {dst}" in result.output
     assert f"zfs send -I {src}@s1 {src}@s3" in result.output
     assert "showing, not receiving" in result.output
     assert not vm.exists(dst)

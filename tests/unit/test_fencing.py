@@ -7,7 +7,8 @@ from typing import Optional
 
 import pytest
 
-from zferry import fencing
+from zferry import fencing, validate, zfs
+from zferry.errors import UsageError
 from zferry.fencing import (
     EPOCH_PROPERTY,
     ROLE_PROPERTY,
@@ -16,6 +17,7 @@ from zferry.fencing import (
     check_replication,
     parse_dr_state,
 )
+from zferry.model import Dataset
 
 
 @pytest.mark.parametrize(
@@ -95,3 +97,33 @@ def test_messages_name_the_epochs() -> None:
     # A destination without an epoch is not in a DR group: anything may be received into it.
     assert check_replication(DrState("primary", 5), DrState(None, None)) is None
     assert check_replication(DrState(None, None), DrState(None, 0)) is None
+
+
+def test_refusal_reads_listed_roots() -> None:
+    fenced = Dataset("src/db", user_props={ROLE_PROPERTY: "fenced", EPOCH_PROPERTY: "3"})
+    newer = Dataset("dst/db", user_props={ROLE_PROPERTY: "primary", EPOCH_PROPERTY: "4"})
+    plain = Dataset("dst/db", user_props={ROLE_PROPERTY: "-", EPOCH_PROPERTY: "-"})
+    assert fencing.state_of(None) == DrState()
+    assert fencing.refusal(None, None) is None
+    assert fencing.refusal(Dataset("src/db"), plain) is None
+    assert "is fenced" in (fencing.refusal(fenced, None) or "")
+    assert "4 is higher" in (fencing.refusal(plain, newer) or "")
+    broken = Dataset("src/db", user_props={EPOCH_PROPERTY: "x"})
+    assert (fencing.refusal(broken, plain) or "").startswith("src/db: zferry:dr-epoch='x'")
+
+
+def test_every_receive_excludes_the_dr_properties() -> None:
+    excluded = ["-x", ROLE_PROPERTY, "-x", EPOCH_PROPERTY]
+    assert zfs.receive("dst/a") == ["zfs", "receive", "-u", "-s", *excluded, "dst/a"]
+    assert zfs.receive("dst/a", force=True, resumable=False, dry_run=True)[2:-1] == ["-u", "-F", "-n", *excluded]
+    # Naming them in the options as well would make zfs refuse ("specified multiple times"): dropped there.
+    extra = ["-x", ROLE_PROPERTY, "-o", f"{EPOCH_PROPERTY}=9", "-o", "compression=lz4", "-x", "mountpoint"]
+    argv = zfs.receive("dst/a", extra=extra)
+    assert argv == ["zfs", "receive", "-u", "-s", *excluded, "-o", "compression=lz4", "-x", "mountpoint", "dst/a"]
+
+
+@pytest.mark.parametrize("words", [["-x", ROLE_PROPERTY], [f"-x{EPOCH_PROPERTY}"], ["-uo", f"{ROLE_PROPERTY}=primary"]])
+def test_recv_options_cannot_name_the_dr_properties(words: list[str]) -> None:
+    with pytest.raises(UsageError, match="never sets or carries the DR state properties"):
+        validate.zfs_recv_options(words)
+    assert validate.zfs_recv_options(["-x", "zferry:other"]) == ("-x", "zferry:other")

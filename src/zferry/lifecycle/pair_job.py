@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from zferry import fencing
 from zferry.errors import ZferryError
 from zferry.exec.runner import Runner
 from zferry.holds import HoldKeeper
@@ -149,6 +150,12 @@ def _delete(
         return
     if src is not None and src_inventory is None:
         src_inventory = _must_list(runner, src, config)
+    if src is not None and src_inventory is not None:  # deleting what the source lacks is replicating too
+        refused = fencing.refusal(src_inventory.datasets.get(src.root), dst_inventory.datasets.get(dst.root))
+        if refused is not None:
+            log.error("%s -> %s: not deleting anything: %s", src, dst, refused)
+            report.failed[dst.root] = refused
+            return
     if lifecycle.delete_datasets:
         tops, dst_inventory = delete_orphans(
             runner, config, dst, dst_inventory, src.root if src else "", src_inventory or Inventory.empty()
