@@ -38,52 +38,71 @@ def _primary(group: Group, states: States) -> SiteState:
 
 
 def replicate(steps: Steps, group: Group, policy: str = FAIL, _depth: int = 0) -> None:
-    """Snapshot the primary, then replicate it to every standby; divergence by `policy`."""
+    """Replicate the primary to every standby it may write to (after a fresh snapshot of the primary);
+    a diverged standby by `policy`. The checks come first: a refused group gets no snapshot."""
     states = steps.read(group)
     primary = _primary(group, states)
-    psite = group.site(primary.site)
-    steps.snapshot(group, psite, "zferry-dr replicate")
     problems: list[str] = []
-    for site in group.sites:
-        state = states[site.name]
-        if site.name == primary.site:
+    targets: list[SiteState] = []
+    for state in states.values():
+        if state.site == primary.site:
             continue
-        if not state.reachable:
-            problems.append(f"{site.name} is unreachable: {state.error}")
-            continue
-        if state.role == ROLE_FENCED:
-            problems.append(f"{site.name} is fenced: zferry-dr failback {group.name} brings it back as a standby")
-            continue
-        refusal = check_replication(DrState(primary.role, primary.epoch), DrState(state.role, state.epoch))
-        if refusal:
-            problems.append(f"{primary.site} -> {site.name}: {refusal}")
-            continue
-        divergence = plan.divergence(primary, state) if state.exists else None
-        if divergence is not None and divergence.diverged:
-            if policy == FAIL:
-                problems.append(
-                    f"{site.name} diverged from {primary.site} ({divergence.describe()}): nothing replicated to it; "
-                    "--on-divergence latest-wins resolves it (keeping the loser's data aside)"
-                )
-                continue
-            try:
-                winner = plan.latest_wins(primary, state, steps.clock())
-            except ConflictError as error:
-                problems.append(str(error))
-                continue
-            why = f"latest-wins: {winner}'s newest snapshot is newer ({divergence.describe()})"
-            if winner != primary.site:
-                if _depth > 0:
-                    raise DrError(f"group {group.name}: latest-wins did not settle ({why})")
-                take_over(steps, group, states, winner, primary.site, why)
-                replicate(steps, group, policy, _depth + 1)
-                return
-            steps.preserve(group, site, primary, state, f"{why}; {site.name} loses")
-        steps.replicate(group, psite, site)
+        problem = _check_standby(group, primary, state, policy, steps.clock())
+        if problem is None:
+            targets.append(state)
+        else:
+            problems.append(problem)
+    winners = [w for s in targets if (w := _winner(primary, s, policy, steps.clock())) not in (None, primary.site)]
+    if winners and winners[0] is not None:
+        if _depth > 0:
+            raise DrError(f"group {group.name}: latest-wins did not settle")
+        winner = winners[0]
+        take_over(steps, group, states, winner, primary.site, f"latest-wins: {winner}'s newest snapshot is newer")
+        return replicate(steps, group, policy, _depth + 1)
+    if targets:
+        steps.snapshot(group, group.site(primary.site), "zferry-dr replicate")
+    for state in targets:
+        site = group.site(state.site)
+        if _winner(primary, state, policy, steps.clock()) == primary.site:
+            why = f"latest-wins: {primary.site}'s newest snapshot is newer; {site.name}'s divergent data is kept"
+            steps.preserve(group, site, primary, state, why)
+        steps.replicate(group, group.site(primary.site), site)
         if state.role != ROLE_STANDBY or state.epoch != primary.epoch or not state.readonly:
             steps.make_standby(group, site, primary.epoch)
     if problems:
         raise DrError(f"group {group.name}: " + "; ".join(problems))
+
+
+def _winner(primary: SiteState, state: SiteState, policy: str, now: float) -> Optional[str]:
+    """latest-wins' choice for a diverged standby (None: not diverged, nothing to choose)."""
+    if policy != LATEST_WINS or not state.exists or not plan.divergence(primary, state).diverged:
+        return None
+    return plan.latest_wins(primary, state, now)
+
+
+def _check_standby(group: Group, primary: SiteState, state: SiteState, policy: str, now: float) -> Optional[str]:
+    """None if `state`'s site may be replicated to; else why not (a message for the user)."""
+    name = state.site
+    if not state.reachable:
+        return f"{name} is unreachable: {state.error}"
+    if state.role == ROLE_FENCED:
+        return f"{name} is fenced: zferry-dr failback {group.name} brings it back as a standby"
+    refusal = check_replication(DrState(primary.role, primary.epoch), DrState(state.role, state.epoch))
+    if refusal:
+        return f"{primary.site} -> {name}: {refusal}"
+    divergence = plan.divergence(primary, state) if state.exists else None
+    if divergence is None or not divergence.diverged:
+        return None
+    if policy == FAIL:
+        return (
+            f"{name} diverged from {primary.site} ({divergence.describe()}): nothing replicated to it; "
+            "--on-divergence latest-wins resolves it (keeping the loser's data aside)"
+        )
+    try:
+        plan.latest_wins(primary, state, now)
+    except ConflictError as error:
+        return str(error)
+    return None
 
 
 def take_over(steps: Steps, group: Group, states: States, winner: str, loser: str, why: str) -> None:
