@@ -7,8 +7,9 @@
   byte? RPO 0 means nothing written before the command was lost);
 - `status --json` for G groups (default 100; two sites each, one snapshot each): wall time.
 
-Run: python3 bench/bench_dr.py [--datasets 20] [--groups 100]. Uses the pools src and dst of the
-tests (created if missing) and datasets named bdr*, destroyed first.
+Run: python3 bench/bench_dr.py [--datasets 20] [--groups 100], with the VM up (`testbed/vm up`; this
+script copies nothing into it). Uses the pools src and dst of the tests (created if missing) and
+datasets named bdr*, destroyed first and at the end.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=20)
     parser.add_argument("--groups", type=int, default=100)
     args = parser.parse_args()
-    subprocess.run([VM, "up"], check=True)
+    if subprocess.run([VM, "status"], capture_output=True).returncode != 0:
+        sys.exit("bench_dr: start the test VM first (testbed/vm up); zferry-dr runs on this machine, nothing is synced")
     prepare_pools()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
