@@ -27,6 +27,7 @@ from zferry.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError, ZferryErr
 from zferry.exec.runner import Runner
 from zferry.exec.signals import SignalStop
 from zferry.exec.ssh import SshConnections, SshSettings
+from zferry.jobrunner.connections import SharedConnections
 from zferry.observe.audit import AuditLog, Origin
 
 log = logging.getLogger("zferry")
@@ -209,7 +210,9 @@ def _run(args: argparse.Namespace, groups: Sequence[Group]) -> int:
         *(["--dryrun"] if dryrun else []),
         *(["-v"] if (args.verbose or 0) > 1 else []),
     ]
-    steps = Steps(Sites(runner, Connector(runner, connections)), _prepare, engine_args, runner.cancel)
+    shared = SharedConnections(runner.cancel)
+    sites = Sites(runner, Connector(runner, connections))
+    steps = Steps(sites, _prepare, engine_args, runner.cancel, shared=shared)
     try:
         code = _command(args, steps, groups)
     finally:
@@ -218,6 +221,7 @@ def _run(args: argparse.Namespace, groups: Sequence[Group]) -> int:
         stop.close()
         runner.terminate_all()
         connections.close()
+        shared.close()
         if runner.audit is not None:
             runner.audit.close()
     return code

@@ -22,6 +22,7 @@ from zferry.dr.state import DR_LOCAL_PROPERTIES, MUST_FENCE_PROPERTY, PENDING_PR
 from zferry.engine import JobConfig
 from zferry.errors import CommandError, ZferryError
 from zferry.fencing import EPOCH_PROPERTY, ROLE_FENCED, ROLE_PRIMARY, ROLE_PROPERTY, ROLE_STANDBY
+from zferry.jobrunner.connections import SharedConnections
 
 log = logging.getLogger("zferry")
 States = dict[str, SiteState]
@@ -64,12 +65,14 @@ class Steps:
         engine_args: Sequence[str] = (),
         cancel: Optional[threading.Event] = None,
         clock: Callable[[], float] = time.time,
+        shared: Optional[SharedConnections] = None,
     ) -> None:
         self.sites = sites
         self.prepare = prepare  # zferry's parser and job builder (jobrunner's `prepare`)
         self.engine_args = tuple(engine_args)  # --audit-log, --dryrun, ... for every engine run
         self.cancel = cancel or threading.Event()
         self.clock = clock
+        self.shared = shared  # ssh masters the engine runs of one command share (None: each its own)
 
     # -- reading, first contact ---------------------------------------------------------------
 
@@ -171,7 +174,9 @@ class Steps:
         job_name = f"dr-{group.name}-{src.name}-{dst.name}"
         argv = with_recv_excludes(replication_argv(group, src, dst, [*self.engine_args, "--job-name", job_name]))
         log.info("group %s: replicating %s -> %s", group.name, src.name, dst.name)
-        report = engine.run(self.prepare(job_name, argv), cancel=self.cancel)
+        job = self.prepare(job_name, argv)
+        connections = self.shared.get(job) if self.shared is not None else None
+        report = engine.run(job, cancel=self.cancel, connections=connections)
         if report.exit_code != 0:
             raise DrError(f"group {group.name}: replication {src.name} -> {dst.name} failed (see the messages above)")
 
