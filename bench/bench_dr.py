@@ -65,7 +65,11 @@ def prepare_pools() -> None:
           truncate -s 3G /pools/$pool.img
           zpool create -O compression=lz4 -O atime=off "$pool" /pools/$pool.img
         done
-        for ds in $(zfs list -H -o name -d 1 src dst | grep '/bdr' || true); do zfs destroy -r "$ds"; done
+        for ds in $(zfs list -H -o name -d 1 src dst | grep '/bdr' || true); do
+          zfs list -H -o name -t snapshot -r "$ds" | xargs -r zfs holds -H \
+            | while IFS="$(printf '\t')" read -r snap tag _; do zfs release "$tag" "$snap"; done
+          zfs destroy -r "$ds"
+        done
     """)
 
 
@@ -123,6 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=int, default=20)
     parser.add_argument("--groups", type=int, default=100)
+    parser.add_argument("--skip-failover", action="store_true", help="only the status benchmark")
     args = parser.parse_args()
     if subprocess.run([VM, "status"], capture_output=True).returncode != 0:
         sys.exit("bench_dr: start the test VM first (testbed/vm up); zferry-dr runs on this machine, nothing is synced")
@@ -130,7 +135,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         ssh = ssh_config(folder)
-        failover(folder, ssh, args.datasets)
+        if not args.skip_failover:
+            failover(folder, ssh, args.datasets)
         status(folder, ssh, args.groups)
     prepare_pools()  # leaves no bdr* datasets behind
 

@@ -9,6 +9,7 @@ change is one batched `zfs set`, recorded through `zferry.destructive` (the audi
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -137,6 +138,19 @@ class Sites:
     def __init__(self, runner: Runner, connector: Connector) -> None:
         self.runner = runner
         self.connector = connector
+        self._health: dict[tuple[str, str], str] = {}  # (host, pool) -> health, read once per command
+        self._lock = threading.Lock()
+
+    def health(self, host: Host, pool: str) -> str:
+        """`zpool list -o health` of `pool` on `host`, read once (many groups share a pool)."""
+        key = (host.label, pool)
+        with self._lock:
+            known = self._health.get(key)
+        if known is None:
+            known = self.runner.run(host, zfs.pool_health(pool), classify=zfs.classify_error)
+            with self._lock:
+                self._health[key] = known
+        return known
 
     def host(self, site: Site) -> Host:
         """The site's host (connecting and probing it the first time); raises CommandError when unreachable."""
@@ -150,7 +164,7 @@ class Sites:
         try:
             host = self.host(site)
             try:
-                health = self.runner.run(host, zfs.pool_health(root.split("/")[0]), classify=zfs.classify_error)
+                health = self.health(host, root.split("/")[0])
                 depth = None if group.recursive else 0
                 props = self.runner.run(host, zfs.get_values(root, READ_PROPERTIES, depth), classify=zfs.classify_error)
                 versions = zfs.list_versions(root, detail=True, recursive=group.recursive)
