@@ -503,11 +503,6 @@ def promote(dataset: str) -> list[str]:
     return [ZFS, "promote", dataset]
 
 
-def list_children(dataset: str) -> list[str]:
-    """The names of a dataset's direct children (filesystems and volumes)."""
-    return [ZFS, "list", "-H", "-o", "name", "-t", "filesystem,volume", "-d", "1", dataset]
-
-
 def mount(dataset: str) -> list[str]:
     """`zfs mount dataset`."""
     return [ZFS, "mount", dataset]
