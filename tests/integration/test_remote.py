@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.integration.test_replication import make
+from tests.integration.test_replication import DR_EXCLUDED, make
 from tests.integration.vm import GUEST_CHECKOUT, PROJECT, Result, Vm
 
 
@@ -208,8 +208,8 @@ def test_sigterm_stops_every_child_and_the_rerun_converges(vm_hosts: Vm, roots: 
         cd {GUEST_CHECKOUT}
         PYTHONPATH=src python3 -m zferry -v -v --bwlimit 2m {src} hostb:{dst} >/tmp/term.log 2>&1 &
         pid=$!
-        for i in $(seq 100); do pgrep -f "zfs receive -u -s .*{dst}" >/dev/null && break; sleep 0.1; done
-        sleep 2; children=$(pgrep -P $pid | tr '\n' ' '); remote=$(pgrep -f "zfs receive -u -s .*{dst}" | tr '\n' ' ')
+        for i in $(seq 100); do pgrep -f "zfs receive -u -s {DR_EXCLUDED} {dst}" >/dev/null && break; sleep 0.1; done
+        sleep 2; children=$(pgrep -P $pid | tr '\n' ' '); remote=$(pgrep -f "zfs receive -u -s {DR_EXCLUDED} {dst}" | tr '\n' ' ')
         kill -TERM $pid; wait $pid || echo "exit=$?"
         sleep 2; left=""; for c in $children $remote; do kill -0 $c 2>/dev/null && left="$left $c"; done
         [ -n "$children" ] && [ -z "$left" ] && echo "no children left" || ps -o pid,args -p "$children $remote"
@@ -258,7 +258,7 @@ def test_dropped_connection_is_retried_and_resumes_in_the_same_run(vm_hosts: Vm,
         cd {GUEST_CHECKOUT}
         PYTHONPATH=src python3 -m zferry -v --bwlimit 2m --retries 3 {src} zfsudo@hostb:{dst} >/tmp/drop.log 2>&1 &
         pid=$!
-        for i in $(seq 100); do pgrep -f "zfs receive -u -s .*{dst}" >/dev/null && break; sleep 0.1; done
+        for i in $(seq 100); do pgrep -f "zfs receive -u -s {DR_EXCLUDED} {dst}" >/dev/null && break; sleep 0.1; done
         sleep 3; pkill -f 'sshd: zfsudo' || true
         wait $pid && echo "exit=0"
         cat /tmp/drop.log
