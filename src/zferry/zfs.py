@@ -473,3 +473,50 @@ def classify_error(argv: list[str], returncode: int, stderr: str) -> CommandErro
 def parent_of(dataset: str) -> Optional[str]:
     head, sep, _ = dataset.rpartition("/")
     return head if sep else None
+
+
+# -- multi-site DR (zferry.dr): state properties, and moving divergent data aside -------------
+
+
+def get_values(root: str, properties: Sequence[str], depth: Optional[int] = None) -> list[str]:
+    """Some properties of a tree's filesystems and volumes (all of it, or `depth` levels) in one call:
+    `NAME PROP VALUE SOURCE` lines."""
+    levels = ["-r"] if depth is None else ["-d", str(depth)]
+    columns = ["-o", "name,property,value,source"]
+    return [ZFS, "get", "-H", "-p", "-t", "filesystem,volume", *columns, *levels, ",".join(properties), root]
+
+
+def set_values(dataset: str, values: Sequence[tuple[str, str]]) -> list[str]:
+    """`zfs set a=1 b=2 dataset`: several properties in one call (one transaction)."""
+    return [ZFS, "set", *(f"{name}={value}" for name, value in values), dataset]
+
+
+def inherit(dataset: str, prop: str) -> list[str]:
+    """`zfs inherit PROP dataset`: clear a local value."""
+    return [ZFS, "inherit", prop, dataset]
+
+
+def rename(dataset: str, new_name: str) -> list[str]:
+    """`zfs rename` of a dataset (its descendants move with it)."""
+    return [ZFS, "rename", dataset, new_name]
+
+
+def clone(snapshot: str, dataset: str, values: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """`zfs clone [-o p=v ...] pool/ds@snap pool/new`."""
+    options = [word for name, value in values for word in ("-o", f"{name}={value}")]
+    return [ZFS, "clone", *options, snapshot, dataset]
+
+
+def promote(dataset: str) -> list[str]:
+    """`zfs promote`: the clone takes over its origin's snapshots up to the origin."""
+    return [ZFS, "promote", dataset]
+
+
+def mount(dataset: str) -> list[str]:
+    """`zfs mount dataset`."""
+    return [ZFS, "mount", dataset]
+
+
+def pool_health(pool: str) -> list[str]:
+    """`zpool list -H -o health POOL` (ONLINE, DEGRADED, ...)."""
+    return ["zpool", "list", "-H", "-o", "health", pool]

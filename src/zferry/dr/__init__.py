@@ -1,0 +1,1 @@
+"""Multi-site disaster recovery: `zferry-dr` (failover, failback, fencing, divergence)."""
