@@ -72,8 +72,12 @@ def install_tools() -> None:
         )
         (wheel,) = Path(folder).glob("bzfs-*.whl")
         subprocess.run(
-            [VM, "ssh", "rm -rf /opt/bzfs && mkdir -p /opt/bzfs && cd /opt/bzfs && cat > b.whl && "
-             "python3 -m zipfile -e b.whl . && rm b.whl"],
+            [
+                VM,
+                "ssh",
+                "rm -rf /opt/bzfs && mkdir -p /opt/bzfs && cd /opt/bzfs && cat > b.whl && "
+                "python3 -m zipfile -e b.whl . && rm b.whl",
+            ],
             input=wheel.read_bytes(),
             check=True,
         )
@@ -119,9 +123,7 @@ def run_mode(mode: str, tools: list[str], datasets: int, snapshots: int) -> dict
     ssh = "ssh hostb " if mode == "remote" else ""
     times["large"] = {"raw": timed(f"zfs send {SRC}/big@s1 | {ssh}zfs receive -u {DST}/raw")}
     times["large"].update({t: timed(command(t, f"{SRC}/big", f"{DST}/{t}big", mode)) for t in tools})
-    counts = sh(
-        "".join(f"echo {t} $(zfs list -H -t snapshot -r -o name {DST}/{t} | wc -l);" for t in tools)
-    ).split()
+    counts = sh("".join(f"echo {t} $(zfs list -H -t snapshot -r -o name {DST}/{t} | wc -l);" for t in tools)).split()
     expected = datasets * (snapshots + 1)
     for tool, count in zip(counts[::2], counts[1::2]):
         if int(count) != expected:

@@ -443,3 +443,10 @@ def classify_error(argv: list[str], returncode: int, stderr: str) -> CommandErro
 def parent_of(dataset: str) -> Optional[str]:
     head, sep, _ = dataset.rpartition("/")
     return head if sep else None
+
+
+def get_compression(root: str, recursive: bool = True) -> list[str]:
+    """How a tree's datasets are stored (`compression`, `compressratio`), read like `get_properties`."""
+    depth = ["-r"] if recursive else []
+    columns = "name,property,value,source"
+    return [ZFS, "get", *depth, "-H", "-p", "-t", "filesystem,volume", "-o", columns, "compression,compressratio", root]
