@@ -1,7 +1,7 @@
 """Which streams of a run to compress: asks the source, once and only when a stream may be compressed.
 
 The decision itself is `stream_policy.compression_pays`; this module fetches what it needs (the
-source tree's `compression` and `compressratio`, in one `zfs get`) the first time a transfer
+source tree's `compression` and `refcompressratio`, in one `zfs get`) the first time a transfer
 that crosses the network asks, so that runs with nothing to send, and local runs, pay nothing.
 """
 

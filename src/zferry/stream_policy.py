@@ -2,7 +2,7 @@
 
 Measured in the test VM (bench/bench_remote.py): `zstd -1 -T0` roughly halves the time of a
 push of text-like data, but on incompressible data it only costs (CPU that ssh and zfs need).
-ZFS has already tried to compress the data: a dataset with compression on and a compressratio
+ZFS has already tried to compress the data: a dataset with compression on and a refcompressratio
 near 1 holds data that zstd will not shrink either, and a raw (`-w`) or compressed (`-c`) send
 of a compressed dataset carries blocks that are compressed (or encrypted) already. Only then is
 compression skipped; when nothing is known (compression off, no listing) it stays on.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 COMPRESS_WHEN = ("auto", "always")
-# Below this compressratio (with compression on), the data counts as incompressible.
+# Below this refcompressratio (with compression on), the data counts as incompressible.
 PAYING_RATIO = 1.10
 
 
@@ -24,7 +24,7 @@ class StoredCompression:
     """How ZFS stores a dataset: its `compression` property and the ratio it reached."""
 
     algorithm: str  # "off", "lz4", "zstd-3", ...
-    ratio: float  # `compressratio` (1.0: nothing saved)
+    ratio: float  # `refcompressratio` (1.0: nothing saved)
 
     @property
     def is_compressed(self) -> bool:
@@ -32,11 +32,11 @@ class StoredCompression:
 
 
 def parse_stored_compression(props: Mapping[str, Mapping[str, tuple[str, str]]]) -> dict[str, StoredCompression]:
-    """`zfs.parse_properties` output of `compression` and `compressratio`, per dataset."""
+    """`zfs.parse_properties` output of `compression` and `refcompressratio`, per dataset."""
     result = {}
     for name, values in props.items():
         algorithm = values.get("compression", ("", ""))[0]
-        ratio = values.get("compressratio", ("", ""))[0].rstrip("x")
+        ratio = values.get("refcompressratio", ("", ""))[0].rstrip("x")
         try:
             result[name] = StoredCompression(algorithm, float(ratio))
         except ValueError:

@@ -446,7 +446,19 @@ def parent_of(dataset: str) -> Optional[str]:
 
 
 def get_compression(root: str, recursive: bool = True) -> list[str]:
-    """How a tree's datasets are stored (`compression`, `compressratio`), read like `get_properties`."""
+    """How a tree's datasets are stored (`compression`, `refcompressratio`), read like `get_properties`."""
     depth = ["-r"] if recursive else []
     columns = "name,property,value,source"
-    return [ZFS, "get", *depth, "-H", "-p", "-t", "filesystem,volume", "-o", columns, "compression,compressratio", root]
+    return [
+        ZFS,
+        "get",
+        *depth,
+        "-H",
+        "-p",
+        "-t",
+        "filesystem,volume",
+        "-o",
+        columns,
+        "compression,refcompressratio",
+        root,
+    ]

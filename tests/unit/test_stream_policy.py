@@ -25,13 +25,13 @@ UNCOMPRESSED = StoredCompression("off", 1.00)
 
 def test_the_stored_compression_is_read_from_zfs_get() -> None:
     out = (
-        "tank/a\tcompression\tlz4\tlocal\ntank/a\tcompressratio\t1.03\t-\n"
-        "tank/b\tcompression\toff\tdefault\ntank/b\tcompressratio\t1.00x\t-\n"
-        "tank/c\tcompression\tzstd\tinherited from tank\ntank/c\tcompressratio\t-\t-\n"
+        "tank/a\tcompression\tlz4\tlocal\ntank/a\trefcompressratio\t1.03\t-\n"
+        "tank/b\tcompression\toff\tdefault\ntank/b\trefcompressratio\t1.00x\t-\n"
+        "tank/c\tcompression\tzstd\tinherited from tank\ntank/c\trefcompressratio\t-\t-\n"
     )
     stored = parse_stored_compression(zfs.parse_properties(out))
     assert stored == {"tank/a": StoredCompression("lz4", 1.03), "tank/b": UNCOMPRESSED}
-    assert zfs.get_compression("tank", recursive=False)[-2:] == ["compression,compressratio", "tank"]
+    assert zfs.get_compression("tank", recursive=False)[-2:] == ["compression,refcompressratio", "tank"]
     assert "-r" in zfs.get_compression("tank")
 
 

@@ -80,7 +80,7 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
         choices=COMPRESS_WHEN,
         default="auto",
         help="auto (default): compress a stream only where it pays: not when the source dataset is compressed "
-        "with a compressratio below 1.10 (incompressible data), nor a -c/-w send of a compressed dataset, nor a "
+        "with a refcompressratio below 1.10 (incompressible data), nor a -c/-w send of a compressed dataset, nor a "
         "raw send of an encrypted one; always: every stream that crosses the network, e.g. --compress-when always",
     )
     stream.add_argument(
