@@ -13,7 +13,7 @@ At start-up the script installs what it needs in the VM: sanoid with apt, bzfs's
 here with pip, unpacked into /opt/bzfs), and this checkout (`testbed/vm sync`, to
 $ZFERRY_VM_CHECKOUT, default /opt/zferry).
 
-Run: python3 bench/bench_peers.py [--datasets 31] [--snapshots 10] [--size-mib 200]
+Run: [BENCH_PEERS_POOLS=psrc,pdst] python3 bench/bench_peers.py [--datasets 31] [--snapshots 10] [--size-mib 200]
          [--tools zferry,bzfs,syncoid] [--modes local,remote]
 """
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VM = str(ROOT / "testbed" / "vm")
 CHECKOUT = os.environ.get("ZFERRY_VM_CHECKOUT", "/opt/zferry")
 BZFS_VERSION = "1.25.0"
-SRC, DST = "psrc", "pdst"
+SRC, DST = os.environ.get("BENCH_PEERS_POOLS", "psrc,pdst").split(",")  # another pair lets two runs overlap
 
 COMMANDS = {
     "zferry": f"env -C {CHECKOUT} PYTHONPATH=src python3 -m zferry --no-progress --recursive {{src}} {{dst}}",

@@ -34,6 +34,16 @@ def sh(script: str) -> str:
     ).stdout
 
 
+def destroy(dataset: str) -> None:
+    """Destroy a received tree, releasing zferry's holds on its snapshots first."""
+    sh(f"""
+        zfs list -H -t snapshot -r -o name {dataset} | xargs -r zfs holds -H | while read -r snap tag _; do
+          zfs release "$tag" "$snap"
+        done
+        zfs destroy -r {dataset}
+    """)
+
+
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
     start = time.monotonic()
     fn()
@@ -72,7 +82,7 @@ def push(kind: str, size_mib: int, variants: list[str]) -> None:
     sh("zfs destroy -r rdst/raw")
     for variant in variants:
         ours = timed(lambda v=variant: sh(f"{IN_VM} {VARIANTS[v]} rsrc/{kind} hostb:rdst/zf"))
-        sh("zfs destroy -r rdst/zf")
+        destroy("rdst/zf")
         print(
             f"  push {kind:6} {size_mib} MiB, {variant:11}: raw {raw:6.1f} s, zferry {ours:6.1f} s, "
             f"ratio {ours / raw:.2f}",
@@ -95,7 +105,7 @@ def pull_push(kind: str, size_mib: int, config: str, variants: list[str]) -> Non
     for variant in variants:
         argv = [*zferry, "--ssh-dst-config-file", config, *VARIANTS[variant].split()]
         ours = timed(lambda a=argv: subprocess.run([*a, f"zfvm-a:rsrc/{kind}", "zfvm-b:rdst/zf"], check=True, env=env))
-        sh("zfs destroy -r rdst/zf")
+        destroy("rdst/zf")
         print(
             f"  pull-push {kind:6} {size_mib} MiB, {variant:11}: raw {raw_s:6.1f} s, zferry {ours:6.1f} s, "
             f"ratio {ours / raw_s:.2f}",
