@@ -13,7 +13,10 @@ At start-up the script installs what it needs in the VM: sanoid with apt, bzfs's
 here with pip, unpacked into /opt/bzfs), and this checkout (`testbed/vm sync`, to
 $ZFERRY_VM_CHECKOUT, default /opt/zferry).
 
-Run: [BENCH_PEERS_POOLS=psrc,pdst] python3 bench/bench_peers.py [--datasets 31] [--snapshots 10] [--size-mib 200]
+With BENCH_PEERS_BASELINE=/path/to/another/checkout (e.g. main), that checkout runs too, as
+"base", so that before and after a change are measured under the same conditions.
+
+Run: [BENCH_PEERS_POOLS=psrc,pdst] [BENCH_PEERS_BASELINE=DIR] python3 bench/bench_peers.py [--datasets 31] [--snapshots 10] [--size-mib 200]
          [--tools zferry,bzfs,syncoid] [--modes local,remote]
 """
 
@@ -32,13 +35,18 @@ CHECKOUT = os.environ.get("ZFERRY_VM_CHECKOUT", "/opt/zferry")
 BZFS_VERSION = "1.25.0"
 SRC, DST = os.environ.get("BENCH_PEERS_POOLS", "psrc,pdst").split(",")  # another pair lets two runs overlap
 
+# Another checkout (e.g. main before a change), benched as the tool "base" in the same run.
+BASELINE = os.environ.get("BENCH_PEERS_BASELINE")
+BASE_CHECKOUT = f"{CHECKOUT}-base"
+ZFERRY = "env -C {} PYTHONPATH=src python3 -m zferry --no-progress --recursive {{src}} {{dst}}"
 COMMANDS = {
-    "zferry": f"env -C {CHECKOUT} PYTHONPATH=src python3 -m zferry --no-progress --recursive {{src}} {{dst}}",
+    "zferry": ZFERRY.format(CHECKOUT),
+    "base": ZFERRY.format(BASE_CHECKOUT),
     "bzfs": "PYTHONPATH=/opt/bzfs python3 -m bzfs_main.bzfs --recursive {src} {dst}",
     "syncoid": "syncoid --quiet --no-sync-snap --recursive {src} {dst}",
 }
 # How each tool spells a dataset on the host `hostb` (syncoid needs the user@ to see a host).
-REMOTE = {"zferry": "hostb:{}", "bzfs": "hostb:{}", "syncoid": "root@hostb:{}"}
+REMOTE = {"zferry": "hostb:{}", "base": "hostb:{}", "bzfs": "hostb:{}", "syncoid": "root@hostb:{}"}
 
 
 def sh(script: str) -> str:
@@ -82,6 +90,9 @@ def install_tools() -> None:
             check=True,
         )
     subprocess.run([VM, "sync"], check=True, env=dict(os.environ, ZFERRY_VM_CHECKOUT=CHECKOUT))
+    if BASELINE:
+        base_vm = str(Path(BASELINE) / "testbed" / "vm")
+        subprocess.run([base_vm, "sync"], check=True, env=dict(os.environ, ZFERRY_VM_CHECKOUT=BASE_CHECKOUT))
 
 
 def setup(datasets: int, snapshots: int, size_mib: int) -> None:
@@ -157,7 +168,7 @@ def main() -> None:
     parser.add_argument("--tools", default="zferry,bzfs,syncoid")
     parser.add_argument("--modes", default="local,remote")
     args = parser.parse_args()
-    tools = args.tools.split(",")
+    tools = args.tools.split(",") + (["base"] if BASELINE else [])
     if subprocess.run([VM, "status"], capture_output=True).returncode:
         sys.exit("the test VM is not running: start it with testbed/vm up")
     install_tools()
