@@ -7,7 +7,8 @@
 each with incompressible and compressible data; and the cost of one metadata round trip
 (`ssh host true`) with and without a ControlMaster connection.
 
-Run: python3 bench/bench_remote.py [--size-mib 1024] (the tests' fixtures need not run first:
+Run: python3 bench/bench_remote.py [--size-mib 1024] [--variants default,no zstd,...] [--modes push,pull-push]
+(pools with compression on, as most have it; the tests' fixtures need not run first:
 this script sets up what it needs).
 """
 
@@ -23,13 +24,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VM = str(ROOT / "testbed" / "vm")
-IN_VM = "cd /opt/zferry && PYTHONPATH=src python3 -m zferry --no-progress"
+CHECKOUT = os.environ.get("ZFERRY_VM_CHECKOUT", "/opt/zferry")
+IN_VM = f"cd {CHECKOUT} && PYTHONPATH=src python3 -m zferry --no-progress"
 
 
 def sh(script: str) -> str:
     return subprocess.run(
         [VM, "ssh", "bash -euo pipefail -s"], input=script, text=True, check=True, capture_output=True
     ).stdout
+
+
+def destroy(dataset: str) -> None:
+    """Destroy a received tree, releasing zferry's holds on its snapshots first."""
+    sh(f"""
+        zfs list -H -t snapshot -r -o name {dataset} | xargs -r zfs holds -H | while read -r snap tag _; do
+          zfs release "$tag" "$snap"
+        done
+        zfs destroy -r {dataset}
+    """)
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -43,7 +55,7 @@ def setup(size_mib: int) -> None:
         for p in rsrc rdst; do
           zpool list -H $p >/dev/null 2>&1 && zpool destroy $p
           rm -f /pools/$p.img; truncate -s 3G /pools/$p.img
-          zpool create -O atime=off -O compression=off $p /pools/$p.img
+          zpool create -O atime=off -O compression=on $p /pools/$p.img
         done
         zfs create rsrc/random; zfs create rsrc/text
         dd if=/dev/urandom of=/rsrc/random/f bs=1M count={size_mib} status=none
@@ -55,15 +67,30 @@ def setup(size_mib: int) -> None:
     """)
 
 
-def push(kind: str, size_mib: int) -> None:
+# zferry's pipeline variants: the default, and each helper turned off or forced on.
+VARIANTS = {
+    "default": "",
+    "zstd always": "--compress-when always",
+    "no zstd": "--compression-program -",
+    "no mbuffer": "--mbuffer-program -",
+    "neither": "--compression-program - --mbuffer-program -",
+}
+
+
+def push(kind: str, size_mib: int, variants: list[str]) -> None:
     raw = timed(lambda: sh(f"zfs send rsrc/{kind}@s1 | ssh hostb zfs receive -u rdst/raw"))
     sh("zfs destroy -r rdst/raw")
-    ours = timed(lambda: sh(f"{IN_VM} rsrc/{kind} hostb:rdst/zf"))
-    sh("zfs destroy -r rdst/zf")
-    print(f"  push {kind:6} {size_mib} MiB: raw {raw:6.1f} s, zferry {ours:6.1f} s, ratio {ours / raw:.2f}")
+    for variant in variants:
+        ours = timed(lambda v=variant: sh(f"{IN_VM} {VARIANTS[v]} rsrc/{kind} hostb:rdst/zf"))
+        destroy("rdst/zf")
+        print(
+            f"  push {kind:6} {size_mib} MiB, {variant:11}: raw {raw:6.1f} s, zferry {ours:6.1f} s, "
+            f"ratio {ours / raw:.2f}",
+            flush=True,
+        )
 
 
-def pull_push(kind: str, size_mib: int, config: str) -> None:
+def pull_push(kind: str, size_mib: int, config: str, variants: list[str]) -> None:
     ssh = ["ssh", "-F", config]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
 
@@ -74,26 +101,16 @@ def pull_push(kind: str, size_mib: int, config: str) -> None:
 
     raw_s = timed(raw)
     sh("zfs destroy -r rdst/raw")
-    ours = timed(
-        lambda: subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "zferry",
-                "--no-progress",
-                "--ssh-src-config-file",
-                config,
-                "--ssh-dst-config-file",
-                config,
-                f"zfvm-a:rsrc/{kind}",
-                "zfvm-b:rdst/zf",
-            ],
-            check=True,
-            env=env,
+    zferry = [sys.executable, "-m", "zferry", "--no-progress", "--ssh-src-config-file", config]
+    for variant in variants:
+        argv = [*zferry, "--ssh-dst-config-file", config, *VARIANTS[variant].split()]
+        ours = timed(lambda a=argv: subprocess.run([*a, f"zfvm-a:rsrc/{kind}", "zfvm-b:rdst/zf"], check=True, env=env))
+        destroy("rdst/zf")
+        print(
+            f"  pull-push {kind:6} {size_mib} MiB, {variant:11}: raw {raw_s:6.1f} s, zferry {ours:6.1f} s, "
+            f"ratio {ours / raw_s:.2f}",
+            flush=True,
         )
-    )
-    sh("zfs destroy -r rdst/zf")
-    print(f"  pull-push {kind:6} {size_mib} MiB: raw {raw_s:6.1f} s, zferry {ours:6.1f} s, ratio {ours / raw_s:.2f}")
 
 
 def round_trips(config: str, count: int = 5) -> None:
@@ -125,8 +142,13 @@ def round_trips(config: str, count: int = 5) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--variants", default="default", help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    parser.add_argument("--modes", default="push,pull-push")
     args = parser.parse_args()
-    subprocess.run([VM, "up"], check=True)
+    variants = args.variants.split(",")
+    if subprocess.run([VM, "status"], capture_output=True).returncode:
+        sys.exit("the test VM is not running: start it with testbed/vm up")
+    subprocess.run([VM, "sync"], check=True, env=dict(os.environ, ZFERRY_VM_CHECKOUT=CHECKOUT))
     key = subprocess.run([VM, "key"], capture_output=True, text=True, check=True).stdout.strip()
     port = os.environ.get("ZFERRY_VM_PORT", "10022")
     with tempfile.NamedTemporaryFile("w", suffix=".ssh_config", delete=False) as cfg:
@@ -137,9 +159,10 @@ def main() -> None:
     setup(args.size_mib)
     print("remote replication (ratios: zferry time / raw time; below 1 means zferry is faster):")
     for kind in ("random", "text"):
-        push(kind, args.size_mib)
-    for kind in ("random", "text"):
-        pull_push(kind, args.size_mib, cfg.name)
+        if "push" in args.modes.split(","):
+            push(kind, args.size_mib, variants)
+        if "pull-push" in args.modes.split(","):
+            pull_push(kind, args.size_mib, cfg.name, variants)
     round_trips(cfg.name)
     os.unlink(cfg.name)
 

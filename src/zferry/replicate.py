@@ -36,6 +36,7 @@ from zferry.retry import RetryPolicy, call_with_retries
 from zferry.schedule import ScheduleResult, run_tree
 from zferry.select.datasets import DatasetFilter
 from zferry.select.snapshots import SnapshotFilter
+from zferry.stream_choice import CompressionChoice
 from zferry.transfer import StreamOptions, counts_sender, transfer_stages
 
 log = logging.getLogger("zferry")
@@ -99,6 +100,7 @@ class PairReplication:
         self._dst_inventory = Inventory.empty()
         self._src_inventory = Inventory.empty()
         self._present: set[str] = set()  # destination datasets known to exist
+        self._compression = CompressionChoice(runner, src, dst, config.stream, config.recursive)
         # Called after a dataset was sent, with its plan and source versions (e.g. to bookmark them).
         self.on_sent: Optional[Callable[[DatasetPlan, Sequence[Version]], None]] = None
         self.before_send: Optional[Callable[[DatasetPlan, Sequence[Version]], None]] = None  # e.g. protect by hold
@@ -520,6 +522,7 @@ class PairReplication:
             progress.total if progress else None,
             progress.update if progress else None,
             self._count_writes,
+            self._compression.pays(send_argv, self._src_inventory.datasets.get(src_name)),
         )
         try:
             # --dryrun=recv streams for real into `zfs receive -n`, which changes nothing.

@@ -48,6 +48,8 @@ class StreamOptions:
     # Ask `zfs send -nP` for the size first (for percent and ETA): one more zfs process per send,
     # worth it on a terminal; in logs, bytes and rate come free.
     estimate_size: bool = False
+    # "auto": compress only where it pays (see stream_policy); "always": whenever it may.
+    compress_when: str = "auto"
 
     def programs(self) -> tuple[str, ...]:
         """The helper programs configured (names or paths), for the capability probe."""
@@ -66,19 +68,15 @@ def transfer_stages(
     size_hint: Optional[int] = None,
     on_progress: Optional[Callable[[int], None]] = None,
     count_writes: bool = False,
+    compressible: bool = True,
 ) -> list[Stage]:
     """The pipeline for one `zfs send | zfs receive`, with helpers where they help and exist.
 
     `count_writes`: this machine can read a process's write counter (`exec.iocount.available()`).
+    `compressible`: False when compressing would not pay (`stream_policy.compression_pays`).
     """
-    same_host = src == dst
-    crosses_network = not same_host and not (src.is_local and dst.is_local)
-    compress = bool(
-        crosses_network
-        and options.compression
-        and src_caps.has(options.compression)
-        and dst_caps.has(options.compression)
-    )
+    crosses_network = _crosses_network(src, dst)
+    compress = compressible and may_compress(src, dst, src_caps, dst_caps, options)
     # The meter counts uncompressed bytes where it can, so that the size estimate applies.
     metered_compressed = compress and not src.is_local and not dst.is_local
     if on_progress is not None and count_writes and counts_sender(send, src, options):
@@ -119,6 +117,16 @@ def counts_sender(send: Sequence[str], src: Host, options: StreamOptions) -> boo
     return bool(
         src.is_local and not src.zfs_prefix and options.progress_interval and not options.bwlimit and not verbose
     )
+
+
+def _crosses_network(src: Host, dst: Host) -> bool:
+    return src != dst and not (src.is_local and dst.is_local)
+
+
+def may_compress(src: Host, dst: Host, src_caps: Capabilities, dst_caps: Capabilities, options: StreamOptions) -> bool:
+    """Would a stream from src to dst be compressed (it crosses the network, both ends have the program)?"""
+    program = options.compression
+    return bool(_crosses_network(src, dst) and program and src_caps.has(program) and dst_caps.has(program))
 
 
 def _has_pv(options: StreamOptions, local_caps: Capabilities) -> bool:

@@ -520,3 +520,22 @@ def mount(dataset: str) -> list[str]:
 def pool_health(pool: str) -> list[str]:
     """`zpool list -H -o health POOL` (ONLINE, DEGRADED, ...)."""
     return ["zpool", "list", "-H", "-o", "health", pool]
+
+
+def get_compression(root: str, recursive: bool = True) -> list[str]:
+    """How a tree's datasets are stored (`compression`, `refcompressratio`), read like `get_properties`."""
+    depth = ["-r"] if recursive else []
+    columns = "name,property,value,source"
+    return [
+        ZFS,
+        "get",
+        *depth,
+        "-H",
+        "-p",
+        "-t",
+        "filesystem,volume",
+        "-o",
+        columns,
+        "compression,refcompressratio",
+        root,
+    ]

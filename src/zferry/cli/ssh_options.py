@@ -13,6 +13,7 @@ from zferry.errors import UsageError
 from zferry.exec.ssh import SshSettings, SshSide, check_extra_options, check_file
 from zferry.plan.properties import PropertyRule, PropertyRules, check_property_names, parse_sources, parse_targets
 from zferry.select.regex import NameFilter, compile_patterns
+from zferry.stream_policy import COMPRESS_WHEN
 from zferry.transfer import MBUFFER_MIN_SIZE, StreamOptions, byte_count
 
 _PROGRAM = re.compile(r"[A-Za-z0-9_./+\-]+")
@@ -74,6 +75,14 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
         help="compress streams that cross the network when present on both ends (default: zstd; '-' turns it off)",
     )
     stream.add_argument("--compression-program-opts", default="-1", metavar="OPTS", help="default: -1")
+    stream.add_argument(
+        "--compress-when",
+        choices=COMPRESS_WHEN,
+        default="auto",
+        help="auto (default): compress a stream only where it pays: not when the source dataset is compressed "
+        "with a refcompressratio below 1.10 (incompressible data), nor a -c/-w send of a compressed dataset, nor a "
+        "raw send of an encrypted one; always: every stream that crosses the network, e.g. --compress-when always",
+    )
     stream.add_argument(
         "--mbuffer-program",
         default="mbuffer",
@@ -216,6 +225,7 @@ def build_stream_options(args: argparse.Namespace, interactive: bool) -> StreamO
     return StreamOptions(
         compression=program_name(args.compression_program, "--compression-program"),
         compression_level=level,
+        compress_when=args.compress_when,
         mbuffer=program_name(args.mbuffer_program, "--mbuffer-program"),
         mbuffer_size=args.mbuffer_size,
         pv=program_name(args.pv_program, "--pv-program"),
