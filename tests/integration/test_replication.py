@@ -11,6 +11,8 @@ from tests.integration.vm import GUEST_CHECKOUT, Vm
 from tests.integration.zferry_holds import release_zferry_holds
 
 DR_EXCLUDED = "-x zferry:dr-role -x zferry:dr-epoch"  # every receive excludes the DR state properties
+NEW_CHAIN = "-L -c -e"  # the send flags of a new chain (--zfs-send-default-flags), kept by its incrementals
+RECORDED = "-o zferry:send-flags=Lce"  # the full receive records them on the destination
 
 
 def make(vm: Vm, root: str, datasets: list[str], snapshots: list[str], mib: int = 0) -> None:
@@ -27,11 +29,11 @@ def test_full_then_incremental_with_matching_guids(vm: Vm, roots: tuple[str, str
     src, dst = roots
     make(vm, src, [], ["s1", "s2"], mib=1)
     first = vm.zferry("-v", "-v", src, dst)
-    assert re.search(rf"zfs send {src}@s1 \| (pv [^|]+\| )?zfs receive -u -s {DR_EXCLUDED} {dst}", first.output)
+    assert re.search(rf"zfs send {NEW_CHAIN} {src}@s1 \| (pv [^|]+\| )?zfs receive -u -s {DR_EXCLUDED} {RECORDED} {dst}", first.output)
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
     vm.sh(f"zfs snapshot {src}@s3; zfs snapshot {src}@s4")
     second = vm.zferry("-v", "-v", src, dst)
-    assert f"zfs send -I {src}@s2 {src}@s4" in second.output
+    assert f"zfs send {NEW_CHAIN} -I {src}@s2 {src}@s4" in second.output
     assert list(vm.snapshot_guids(dst)) == ["@s1", "@s2", "@s3", "@s4"]
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
     third = vm.zferry("-v", src, dst)
@@ -45,7 +47,7 @@ def test_no_stream_sends_only_the_latest(vm: Vm, roots: tuple[str, str]) -> None
     vm.zferry(src, dst)
     vm.sh(f"zfs snapshot {src}@s3; zfs snapshot {src}@s4")
     result = vm.zferry("-v", "-v", "--no-stream", src, dst)
-    assert f"zfs send -i {src}@s2 {src}@s4" in result.output
+    assert f"zfs send {NEW_CHAIN} -i {src}@s2 {src}@s4" in result.output
     assert list(vm.snapshot_guids(dst)) == ["@s1", "@s2", "@s4"]
 
 
@@ -54,7 +56,7 @@ def test_no_stream_first_run_sends_only_the_latest_in_full(vm: Vm, roots: tuple[
     src, dst = roots
     make(vm, src, [], ["s1", "s2", "s3"])
     result = vm.zferry("-v", "-v", "--no-stream", "--exclude-snapshot-regex", "s3", src, dst)
-    assert re.search(rf"zfs send {src}@s2 \| (pv [^|]+\| )?zfs receive", result.output), result.output
+    assert re.search(rf"zfs send {NEW_CHAIN} {src}@s2 \| (pv [^|]+\| )?zfs receive", result.output), result.output
     assert not re.search(rf"zfs send [^|]*{src}@s1", result.output), result.output
     assert vm.snapshot_guids(dst) == {"@s2": vm.snapshot_guids(src)["@s2"]}
 
@@ -215,7 +217,7 @@ def test_bookmark_is_used_when_the_source_snapshot_is_gone(vm: Vm, roots: tuple[
     vm.zferry("--create-bookmarks=none", src, dst)  # this test makes its bookmark by hand
     vm.sh(release_zferry_holds(src) + f"zfs bookmark {src}@s2 {src}#s2; zfs destroy {src}@s2; zfs snapshot {src}@s3")
     result = vm.zferry("-v", "-v", src, dst)
-    assert f"zfs send -i '{src}#s2' {src}@s3" in result.output
+    assert f"zfs send {NEW_CHAIN} -i '{src}#s2' {src}@s3" in result.output
     assert list(vm.snapshot_guids(dst)) == ["@s1", "@s2", "@s3"]
 
 
@@ -224,7 +226,7 @@ def test_dryrun_changes_nothing_and_prints_commands(vm: Vm, roots: tuple[str, st
     src, dst = roots
     make(vm, src, ["child"], ["s1", "s2"])
     result = vm.zferry("--dryrun", "-r", src, dst)
-    assert f"zfs send {src}@s1" in result.output and "zfs receive" in result.output
+    assert f"zfs send {NEW_CHAIN} {src}@s1" in result.output and "zfs receive" in result.output
     assert not vm.exists(dst)
 
 
