@@ -29,7 +29,10 @@ def test_full_then_incremental_with_matching_guids(vm: Vm, roots: tuple[str, str
     src, dst = roots
     make(vm, src, [], ["s1", "s2"], mib=1)
     first = vm.zferry("-v", "-v", src, dst)
-    assert re.search(rf"zfs send {NEW_CHAIN} {src}@s1 \| (pv [^|]+\| )?zfs receive -u -s {DR_EXCLUDED} {RECORDED} {dst}", first.output)
+    assert re.search(
+        rf"zfs send {NEW_CHAIN} {src}@s1 \| (pv [^|]+\| )?zfs receive -u -s {DR_EXCLUDED} {RECORDED} {dst}",
+        first.output,
+    )
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
     vm.sh(f"zfs snapshot {src}@s3; zfs snapshot {src}@s4")
     second = vm.zferry("-v", "-v", src, dst)
