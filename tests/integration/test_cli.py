@@ -92,7 +92,10 @@ def test_a_compressor_given_by_path_is_probed_and_used(vm_hosts: Vm, roots: tupl
     tools = f"/tmp/{unique_name('cli')}"
     vm.sh(f'mkdir -p {tools}; ln -s "$(command -v zstd)" {tools}/myzstd')
     try:
-        result = vm.zferry("-v", "-v", f"--compression-program={tools}/myzstd", src, f"hostb:{dst}")
+        # --compress-when always: the random data would not pay for compression (stream_policy)
+        result = vm.zferry(
+            "-v", "-v", "--compress-when", "always", f"--compression-program={tools}/myzstd", src, f"hostb:{dst}"
+        )
         assert f"{tools}/myzstd -c -1 -T0" in result.output and f"{tools}/myzstd -dc" in result.output
         assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
     finally:
