@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.integration.test_replication import NEW_CHAIN
 from tests.integration.vm import Vm
 from tests.integration.zferry_holds import release_zferry_holds
 
@@ -322,7 +323,7 @@ def test_bookmarks_created_used_and_pruned(vm: Vm, roots: tuple[str, str]) -> No
     assert snaps(vm, src, "bookmark") == ["#s1", "#s2"]
     vm.sh(release_zferry_holds(src) + f"zfs destroy {src}@s1; zfs destroy {src}@s2; zfs snapshot {src}@s3")
     result = vm.zferry("-v", "-v", "--create-bookmarks=all", src, dst)
-    assert f"zfs send -i '{src}#s2' {src}@s3" in result.output
+    assert f"zfs send {NEW_CHAIN} -i '{src}#s2' {src}@s3" in result.output
     assert snaps(vm, dst) == ["@s1", "@s2", "@s3"]
     vm.zferry(
         "dummy",

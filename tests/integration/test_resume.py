@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.test_replication import DR_EXCLUDED, make
+from tests.integration.test_replication import DR_EXCLUDED, NEW_CHAIN, make
 from tests.integration.vm import Vm
 
 
@@ -100,7 +100,7 @@ def test_dryrun_recv_of_a_first_run_with_several_snapshots_and_children(vm: Vm, 
     result = vm.zferry("--dryrun=recv", "-r", "-v", "-v", src, dst)
     assert result.returncode == 0
     assert f"zfs receive -u -s -n {DR_EXCLUDED} {dst}" in result.output
-    assert f"zfs send -I {src}@s1 {src}@s3" in result.output
+    assert f"zfs send {NEW_CHAIN} -I {src}@s1 {src}@s3" in result.output
     assert "showing, not receiving" in result.output
     assert not vm.exists(dst)
 
@@ -112,7 +112,7 @@ def test_zvol_replicated_incrementally_and_pruned(vm: Vm, roots: tuple[str, str]
     assert vm.sh(f"zfs get -H -o value type {dst}/vol").strip() == "volume"
     vm.sh(f"zfs snapshot -r {src}@s3")
     second = vm.zferry("-v", "-v", "-r", src, dst)
-    assert f"zfs send -i {src}/vol@s2 {src}/vol@s3" in second.output
+    assert f"zfs send {NEW_CHAIN} -i {src}/vol@s2 {src}/vol@s3" in second.output
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
     vm.sh(f"zfs destroy {src}/vol@s1; zfs destroy {src}/vol#s1")  # the bookmark would protect it too
     vm.zferry("-r", "--skip-replication", "--delete-dst-snapshots", "--include-snapshot-regex", "s1", src, dst)
@@ -129,7 +129,7 @@ def test_clone_is_replicated_as_a_clone_of_its_origin(vm: Vm, roots: tuple[str, 
         zfs snapshot {src}/a_clone@c1
     """)
     first = vm.zferry("-v", "-v", "-r", src, dst)
-    assert f"zfs send -i {src}/z_origin@s1 {src}/a_clone@c1" in first.output
+    assert f"zfs send {NEW_CHAIN} -i {src}/z_origin@s1 {src}/a_clone@c1" in first.output
     assert vm.sh(f"zfs get -H -o value origin {dst}/a_clone").strip() == f"{dst}/z_origin@s1"
     assert int(vm.sh(f"zfs get -H -p -o value used {dst}/a_clone")) < 2 << 20  # shares the 8 MiB
     vm.sh(f"zfs snapshot {src}/a_clone@c2")
