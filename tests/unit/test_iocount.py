@@ -43,6 +43,7 @@ def test_a_metered_stages_final_count_is_exact_and_taken_before_it_is_reaped() -
     counts: list[int] = []
     writer = (
         sys.executable,
+        "-S",  # no site: under the suite's coverage, a child Python would also count its data file's writes
         "-c",
         "import sys, time; out = sys.stdout.buffer; out.write(b'x' * 100000); out.flush(); time.sleep(0.8);"
         "out.write(b'y' * 200000); out.flush()",
