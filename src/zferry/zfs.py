@@ -266,7 +266,7 @@ def parse_size_estimate(output: str) -> Optional[int]:
 
 def get_properties(root: str) -> list[str]:
     """Every property of every dataset under `root` with its source, in one call."""
-    return [ZFS, "get", "-r", "-H", "-p", "-t", "filesystem,volume", "-o", "name,property,value,source", "all", root]
+    return get_values(root, ["all"])
 
 
 def parse_properties(output: str) -> dict[str, dict[str, tuple[str, str]]]:
@@ -524,18 +524,4 @@ def pool_health(pool: str) -> list[str]:
 
 def get_compression(root: str, recursive: bool = True) -> list[str]:
     """How a tree's datasets are stored (`compression`, `refcompressratio`), read like `get_properties`."""
-    depth = ["-r"] if recursive else []
-    columns = "name,property,value,source"
-    return [
-        ZFS,
-        "get",
-        *depth,
-        "-H",
-        "-p",
-        "-t",
-        "filesystem,volume",
-        "-o",
-        columns,
-        "compression,refcompressratio",
-        root,
-    ]
+    return get_values(root, ["compression", "refcompressratio"], None if recursive else 0)
