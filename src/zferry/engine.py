@@ -28,9 +28,11 @@ from zferry.lock import DestinationLocks
 from zferry.model import Endpoint
 from zferry.observe import metrics_job
 from zferry.observe.audit import AuditLog, Origin
+from zferry.observe.progress import TransferProgress
 from zferry.replicate import PairReplication, PairReport, ReplicationConfig
 
 if TYPE_CHECKING:
+    from zferry.inventory import Side
     from zferry.observe.compare import CompareReport
     from zferry.observe.monitor import MonitorConfig, MonitorReport
 
@@ -74,7 +76,7 @@ class JobConfig:
 class Event:
     """Something a front end may want to show or store: a pair started or finished."""
 
-    kind: str  # "pair_started" | "pair_finished"
+    kind: str  # "pair_started" | "pair_finished" | "transfer_progress" (data["progress"]: a TransferProgress)
     message: str = ""
     pair: Optional[tuple[str, str]] = None
     data: Mapping[str, object] = field(default_factory=dict)
@@ -271,6 +273,24 @@ class Session:
         return report
 
 
+def _progress_event(emit: Events, label: tuple[str, str], progress: TransferProgress) -> None:
+    emit(Event("transfer_progress", progress.dataset, label, {"progress": progress}))
+
+
+def _replication(
+    runner: Runner,
+    config: ReplicationConfig,
+    connector: Connector,
+    on_progress: Callable[[TransferProgress], None],
+    src: Side,
+    dst: Side,
+) -> PairReplication:
+    """A pair's replication whose transfers report their bytes as `transfer_progress` events."""
+    replication = PairReplication(runner, config, src, dst, connector.local())
+    replication.on_progress = on_progress
+    return replication
+
+
 def _run_pairs(runner: Runner, connector: Connector, config: JobConfig, emit: Events, report: JobReport) -> None:
     for src, dst in config.pairs:
         runner.check_cancelled()
@@ -285,7 +305,7 @@ def _run_pairs(runner: Runner, connector: Connector, config: JobConfig, emit: Ev
             config.lifecycle,
             src_side,
             dst_side,
-            lambda s, d: PairReplication(runner, config.replication, s, d, connector.local()),
+            partial(_replication, runner, config.replication, connector, partial(_progress_event, emit, label)),
         )
         runner.check_cancelled()
         result = PairResult(str(src), str(dst), replication, done, started, time.time())

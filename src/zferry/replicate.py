@@ -7,6 +7,7 @@ in bulk, asks the planner what to do, and hands the resulting commands to the ru
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ from zferry.holds import hold_tag, release_own
 from zferry.inventory import Side, list_inventory, list_inventory_cached
 from zferry.model import Dataset, Inventory, Version
 from zferry.observe import audit
-from zferry.observe.progress import Progress
+from zferry.observe.progress import Progress, TransferProgress
 from zferry.plan import guard, send_flags
 from zferry.plan.clones import as_clone, blocked, clone_waves, find_version, same_snapshot, within
 from zferry.plan.properties import PropertyRules
@@ -108,6 +109,8 @@ class PairReplication:
         self._dry_received: set[str] = set()  # --dryrun=recv: destinations that took a `zfs receive -n`
         self._clone_origins: dict[str, tuple[str, str]] = {}  # dst clone -> (source, destination) origin
         self._count_writes = iocount.available()  # progress from `zfs send`'s write counter, without pv
+        self.on_progress: Optional[Callable[[TransferProgress], None]] = None  # live bytes (the engine's event)
+        self._transfer_ids = itertools.count()
 
     @property
     def inventories(self) -> tuple[Inventory, Inventory]:
@@ -562,7 +565,8 @@ class PairReplication:
         stream = self.config.stream
         has_pv = bool(stream.pv and self.local.has(stream.pv))
         counted = self._count_writes and counts_sender(send_argv, self.src.host, stream)
-        if not stream.progress_interval or not (has_pv or counted) or self.runner.dry_run:
+        remote = stream.remote_meter and any(stream.pv and c.has(stream.pv) for c in (self.src.caps, self.dst.caps))
+        if not stream.progress_interval or not (has_pv or counted or remote) or self.runner.dry_run:
             return None
         total = None
         if stream.estimate_size:
@@ -571,4 +575,6 @@ class PairReplication:
                 total = zfs.parse_size_estimate(out)
             except CommandError:
                 pass
-        return Progress(dst_name, total, quiet_seconds=stream.progress_interval * 0.9)
+        listener, number = self.on_progress, next(self._transfer_ids)
+        report = None if listener is None else lambda done: listener(TransferProgress(dst_name, number, done, total))
+        return Progress(dst_name, total, quiet_seconds=stream.progress_interval * 0.9, listener=report)

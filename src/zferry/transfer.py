@@ -50,6 +50,9 @@ class StreamOptions:
     estimate_size: bool = False
     # "auto": compress only where it pays (see stream_policy); "always": whenever it may.
     compress_when: str = "auto"
+    # No meter on this machine (no pv, not counted): pv on the source or destination host instead,
+    # so that progress still comes (the server's live task bytes); it costs a copy on that host.
+    remote_meter: bool = False
 
     def programs(self) -> tuple[str, ...]:
         """The helper programs configured (names or paths), for the capability probe."""
@@ -85,6 +88,11 @@ def transfer_stages(
         meter, write_meter = _meter(options, local_caps, None if metered_compressed else size_hint, on_progress), None
     src_side = [Stage(src, tuple(send), write_meter=write_meter)]
     dst_side = [Stage(dst, tuple(receive))]
+    far = None if meter or write_meter else _remote_meter(src, dst, src_caps, dst_caps, options, on_progress)
+    if far is not None and far.host == src:
+        src_side.append(far)
+    elif far is not None:
+        dst_side.insert(0, far)
     if meter and src.is_local:
         src_side.append(meter)
     elif meter and dst.is_local:
@@ -163,6 +171,23 @@ def _buffers(
         f"--bwlimit {options.bwlimit}: limiting the rate needs {options.pv or 'pv'} on this machine or "
         f"{program or 'mbuffer'} on the source or destination host; install one, or drop --bwlimit"
     )
+
+
+def _remote_meter(
+    src: Host,
+    dst: Host,
+    src_caps: Capabilities,
+    dst_caps: Capabilities,
+    options: StreamOptions,
+    on_progress: Optional[Callable[[int], None]],
+) -> Optional[Stage]:
+    """`pv -n -b` next to `zfs send` on the source host, else next to `zfs receive` (`remote_meter`)."""
+    program = options.pv
+    if not (options.remote_meter and program and options.progress_interval and on_progress):
+        return None
+    argv = (program, "-f", "-n", "-b", "-i", str(options.progress_interval))
+    hosts = [h for h, caps in ((src, src_caps), (dst, dst_caps)) if not h.is_local and caps.has(program)]
+    return Stage(hosts[0], argv, on_progress) if hosts else None
 
 
 def _meter(

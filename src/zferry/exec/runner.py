@@ -48,9 +48,10 @@ def _default_classifier(argv: list[str], returncode: int, stderr: str) -> Comman
 class Stage:
     """One command of a pipeline and the host it runs on.
 
-    `on_progress`, for a local stage that prints a byte count per line on stderr (`pv -n -b`),
-    receives each count instead of the stage's error output. `write_meter`, for a local stage run
-    directly (no sudo), reports the bytes its process wrote, from the kernel's counter (`exec.iocount`).
+    `on_progress`, for a stage that prints a byte count per line on stderr (`pv -n -b`; here, or
+    among a remote host's stages), receives each count instead of the stage's error output.
+    `write_meter`, for a local stage run directly (no sudo), reports the bytes its process wrote,
+    from the kernel's counter (`exec.iocount`).
     """
 
     host: Host
@@ -425,10 +426,12 @@ def _follow(stream: IO[bytes], into: list[bytes], callback: Callable[[int], None
 def _progress_callbacks(
     stages: Sequence[Stage], groups: list[tuple[Host, list[list[str]]]]
 ) -> list[Optional[Callable[[int], None]]]:
+    """The progress callback of each group: its metered stage's (a remote group's error output
+    carries its `pv -n -b` counts among the other stages' text)."""
     by_argv = {(s.host, s.argv): s.on_progress for s in stages if s.on_progress is not None}
     out: list[Optional[Callable[[int], None]]] = []
     for host, argvs in groups:
-        out.append(by_argv.get((host, tuple(argvs[0]))) if len(argvs) == 1 else None)
+        out.append(next((by_argv[(host, tuple(a))] for a in argvs if (host, tuple(a)) in by_argv), None))
     return out
 
 

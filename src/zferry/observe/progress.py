@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Optional, TextIO
 
 log = logging.getLogger("zferry")
@@ -33,11 +34,21 @@ def format_status(label: str, done: int, total: Optional[int], seconds: float) -
     return text
 
 
+@dataclass(frozen=True)
+class TransferProgress:
+    """One transfer's bytes so far, for a front end that shows live progress (the server's tasks)."""
+
+    dataset: str  # the destination dataset
+    transfer: int  # tells the transfers of one pair apart (a dataset may take several)
+    bytes_done: int
+    bytes_total: Optional[int]  # the estimate, when one was asked for
+
+
 class Progress:
     """Receives byte counts (from `pv -n -b`) and reports them.
 
     On a terminal one line is redrawn in place; otherwise a log line per update (the meter's
-    interval sets how often).
+    interval sets how often). `listener`, when given, also receives every count.
     """
 
     def __init__(
@@ -47,8 +58,10 @@ class Progress:
         stream: TextIO = sys.stderr,
         clock: Callable[[], float] = time.monotonic,
         quiet_seconds: float = 0.0,
+        listener: Optional[Callable[[int], None]] = None,
     ) -> None:
         self.label = label
+        self.listener = listener
         self.total = total
         self.stream = stream
         self.clock = clock
@@ -61,6 +74,8 @@ class Progress:
         self.last = 0
 
     def update(self, done: int) -> None:
+        if self.listener is not None:
+            self.listener(done)
         with self._lock:
             self.last = done
             if self.clock() - self.started < self.quiet_seconds:

@@ -7,7 +7,9 @@ sent are those up to `{snap}` (from `from_snapshot` on, when given), selected by
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -16,6 +18,7 @@ from zferry.cli.main import build_job_config, parse_arguments
 from zferry.engine import Event, JobConfig, PairResult
 from zferry.errors import UsageError, ZferryError
 from zferry.model import Endpoint, Version
+from zferry.observe.progress import TransferProgress
 from zferry.server.errors import bad_request
 from zferry.server.requests import ReplicateRequest
 from zferry.server.settings import ServerSettings
@@ -60,6 +63,35 @@ def build_job(argv: Sequence[str]) -> JobConfig:
         raise bad_request("the request does not make a valid zferry job", "check target and from_snapshot") from None
 
 
+LIVE_SECONDS = 1  # how often a replicate task's bytes are updated while it transfers
+
+
+def with_live_progress(job: JobConfig, interval: int = LIVE_SECONDS) -> JobConfig:
+    """The job with progress every `interval` seconds, the size estimated, and a meter on the ZFS host
+    when this machine has none (the task shows bytes done and total while it runs). Pure."""
+    stream = dataclasses.replace(
+        job.replication.stream, progress_interval=interval, estimate_size=True, remote_meter=True
+    )
+    return dataclasses.replace(job, replication=dataclasses.replace(job.replication, stream=stream))
+
+
+class LiveBytes:
+    """The bytes of every transfer of one task so far, summed (a tree makes one or more per dataset)."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, int] = {}
+        self._total: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, progress: TransferProgress) -> tuple[int, Optional[int]]:
+        """Bytes done and total (of the transfers estimated so far, None when none was) after `progress`."""
+        with self._lock:
+            self._done[progress.transfer] = progress.bytes_done
+            if progress.bytes_total is not None:
+                self._total[progress.transfer] = progress.bytes_total
+            return sum(self._done.values()), sum(self._total.values()) if self._total else None
+
+
 def target_endpoint(settings: ServerSettings, target: Endpoint) -> Endpoint:
     """A target without a host is on the managed host."""
     return target if target.host is not None else settings.endpoint(target.dataset)
@@ -93,12 +125,16 @@ class Replications:
     def run(self, task: Task, job: JobConfig, dataset: str, versions: Sequence[Version]) -> dict[str, Any]:
         """Run the job; the result summarises what it sent, a failure raises with each dataset's error."""
         results: list[PairResult] = []
+        live = LiveBytes()
 
         def collect(event: Event) -> None:
-            result = event.data.get("result")
+            result, progress = event.data.get("result"), event.data.get("progress")
             if event.kind == "pair_finished" and isinstance(result, PairResult):
                 results.append(result)
+            elif event.kind == "transfer_progress" and isinstance(progress, TransferProgress):
+                self.store.progress(task, *live.add(progress))
 
+        job = with_live_progress(job)
         runner = engine.make_runner(job)
         report = engine.run(job, collect, task.cancel, runner, self.zfs_host.connections)
         now = self.store.clock()
