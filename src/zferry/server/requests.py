@@ -26,6 +26,7 @@ class SendRequest:
     compressed: bool = False
     large_blocks: bool = False
     dry_run: bool = False
+    recursive: bool = False  # the dataset and its descendants (tree_service.py)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _example(kind: type) -> str:
 
 def send_request(body: Mapping[str, Any], dataset_name: str) -> SendRequest:
     kinds = {"output_path": str, "from_snapshot": str, "raw": bool, "compressed": bool, "large_blocks": bool}
-    values = _fields(body, {**kinds, "dry_run": bool})
+    values = _fields(body, {**kinds, "dry_run": bool, "recursive": bool})
     if "from_snapshot" in values:
         values["from_snapshot"] = base_snapshot(values["from_snapshot"], dataset_name)
     return SendRequest(**values)

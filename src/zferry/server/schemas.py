@@ -12,9 +12,21 @@ _SEND = {
     "compressed": {**_BOOL, "description": "zfs send -c"},
     "large_blocks": {**_BOOL, "description": "zfs send -L"},
 }
-SEND = {**_SEND, "dry_run": {**_BOOL, "description": "only estimate the size (zfs send -nP)"}}
+SEND = {
+    **_SEND,
+    "dry_run": {**_BOOL, "description": "only estimate the size (zfs send -nP)"},
+    "recursive": {
+        **_BOOL,
+        "description": "the dataset and its descendants: with output_path a new directory of one file per "
+        "dataset and manifest.json; streamed, zfs send -R (no zvols)",
+    },
+}
 RECEIVE = {
-    "input_path": {"type": "string", "description": "file under --import-dir (or send the stream as octet-stream)"},
+    "input_path": {
+        "type": "string",
+        "description": "file under --import-dir (or send the stream as octet-stream); a directory written by a "
+        "recursive send receives its whole tree",
+    },
     "force": {**_BOOL, "description": "zfs receive -F, through the destroy guard; refused for encrypted"},
     "dry_run": {**_BOOL, "description": "zfs receive -n"},
 }

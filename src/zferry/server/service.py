@@ -22,6 +22,7 @@ from zferry.server.settings import ServerSettings
 from zferry.server.stream_header import parse_header
 from zferry.server.tasks import Busy, Clock, Task, TaskStore
 from zferry.server.transfers import Transfers, refuse_forced_encrypted, send_argv
+from zferry.server.tree_service import Trees
 from zferry.server.worker import Workers
 from zferry.server.zfshost import ZfsHost
 
@@ -55,6 +56,7 @@ class Service:
         self.zfs_host = zfs_host or ZfsHost(settings)
         self.transfers = Transfers(self.zfs_host, self.store)
         self.replications = Replications(settings, self.zfs_host, self.store)
+        self.trees = Trees(self, stream_pipe)
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -87,6 +89,8 @@ class Service:
         """Start a send; returns the task and, for a streamed send, the fd the response reads."""
         dataset, snap = requests.dataset(dataset), requests.snapshot(snap)
         request = requests.send_request(body, dataset)
+        if request.recursive:
+            return self.trees.send(dataset, snap, request, body)
         target = (
             paths.confine(self.settings.export_dir, request.output_path, "--export-dir")
             if request.output_path
@@ -160,6 +164,8 @@ class Service:
                 "input_path is missing", "give input_path, or send the stream as application/octet-stream"
             )
         path = paths.confine(self.settings.import_dir, request.input_path, "--import-dir")
+        if path.is_dir():
+            return self.trees.receive(dataset, request, path, body)
         fd = paths.open_existing(path)
         try:
             self._check_receive(dataset, request.force, os.pread(fd, 4096, 0))

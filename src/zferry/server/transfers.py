@@ -62,7 +62,8 @@ def refuse_forced_encrypted(target_encrypted: bool, header: Optional[StreamHeade
 
 
 @contextmanager
-def _watched(task: Task, runner: Runner) -> Iterator[None]:
+def watched(task: Task, runner: Runner) -> Iterator[None]:
+    """While the block runs, cancelling the task stops `runner` (it terminates its process trees)."""
     watcher = CancelWatcher(task.cancel, runner)
     try:
         yield
@@ -71,7 +72,7 @@ def _watched(task: Task, runner: Runner) -> Iterator[None]:
 
 
 @contextmanager
-def _polling(store: TaskStore, task: Task, count: Optional[Counter]) -> Iterator[None]:
+def polling(store: TaskStore, task: Task, count: Optional[Counter]) -> Iterator[None]:
     """Report `count()` bytes as the task's progress every PROGRESS_SECONDS until the block ends."""
     if count is None:
         yield
@@ -120,9 +121,9 @@ class Transfers:
         """`zfs send > file`; a failed or cancelled send leaves no file behind."""
         runner = self.zfs_host.task_runner("zferry-server")
         try:
-            with os.fdopen(fd, "wb") as sink, _watched(task, runner):
+            with os.fdopen(fd, "wb") as sink, watched(task, runner):
                 self.estimate_aside(task, send)
-                with _polling(self.store, task, lambda: os.fstat(sink.fileno()).st_size):
+                with polling(self.store, task, lambda: os.fstat(sink.fileno()).st_size):
                     runner.pipeline([Stage(self.zfs_host.host, tuple(send))], classify=zfs.classify_error, sink=sink)
         except BaseException:
             os.unlink(path)
@@ -132,7 +133,7 @@ class Transfers:
     def send_to_pipe(self, task: Task, send: Sequence[str], writer: IO[bytes]) -> dict[str, Any]:
         """`zfs send` into `writer` (the HTTP response reads the other end); closes it at the end."""
         runner = self.zfs_host.task_runner("zferry-server")
-        with writer, _watched(task, runner):
+        with writer, watched(task, runner):
             self.estimate_aside(task, send)
             runner.pipeline([Stage(self.zfs_host.host, tuple(send))], classify=zfs.classify_error, sink=writer)
         return {"bytes": task.bytes_done}
@@ -141,16 +142,24 @@ class Transfers:
         return {"dry_run": True, "size": self.estimate(task, send)}
 
     def receive(
-        self, task: Task, dataset: str, force: bool, dry_run: bool, source: IO[bytes], count: Optional[Counter] = None
+        self,
+        task: Task,
+        dataset: str,
+        force: bool,
+        dry_run: bool,
+        source: IO[bytes],
+        count: Optional[Counter] = None,
+        resumable: bool = True,
     ) -> dict[str, Any]:
         """`zfs receive -u -s [-F] [-n] dataset < source`; a forced one through the destroy guard and audit log.
 
-        `count`: how many bytes of `source` were read so far (polled for progress; None: the caller reports it)."""
+        `count`: how many bytes of `source` were read so far (polled for progress; None: the caller reports it).
+        `resumable`: False leaves nothing behind when it fails (a file can simply be received again)."""
         runner = self.zfs_host.task_runner("zferry-server")
         host = self.zfs_host.host
-        argv = zfs.receive(dataset, force=force, resumable=not dry_run, dry_run=dry_run)
+        argv = zfs.receive(dataset, force=force, resumable=resumable and not dry_run, dry_run=dry_run)
         stages = [Stage(host, tuple(argv))]
-        with _watched(task, runner), _polling(self.store, task, count):
+        with watched(task, runner), polling(self.store, task, count):
             if not force:
                 runner.pipeline(stages, classify=zfs.classify_error, source=source)
                 return {"dataset": dataset, "dry_run": dry_run}
