@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.test_server import Api, start_server
 from tests.integration.vm import Vm, unique_name
+from zferry.server.stream_header import parse_header
 
 pytest.importorskip("fastapi")
 
@@ -131,6 +132,19 @@ def test_a_tree_with_a_zvol_goes_to_a_directory_and_back(tree_bed: TreeBed) -> N
     assert incremental["state"] == "succeeded", incremental
     assert vm.snapshot_guids(f"{dst}/tree") == vm.snapshot_guids(src)
     assert _checksums(vm, f"{dst}/tree") == expected
+
+
+def test_a_tree_without_zvols_streams_as_one_replication_stream(tree_bed: TreeBed) -> None:
+    vm, api, src, dst = tree_bed.vm, tree_bed.api, f"{tree_bed.src}/flat", f"{tree_bed.dst}/flat"
+    vm.sh(f"zfs create {src}; zfs create {src}/x; echo a > /{src}/x/f; zfs snapshot -r {src}@r1")
+    stream = api.call("POST", f"/v1/snapshots/{src}/r1/send", {"recursive": True})
+    header = parse_header(stream.body[:4096])
+    assert stream.status == 200 and header is not None and header.compound, stream.headers
+    received = api.call(
+        "POST", f"/v1/datasets/{dst}/receive", data=stream.body, content_type="application/octet-stream"
+    )
+    assert received.status == 202 and api.wait(received.json()["id"])["state"] == "succeeded"
+    assert vm.snapshot_guids(dst) == vm.snapshot_guids(src) and "/x@r1" in vm.snapshot_guids(dst)
 
 
 def test_a_replicate_task_shows_its_bytes_while_it_runs(tree_bed: TreeBed) -> None:
