@@ -124,6 +124,15 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def server_argv(tmp: Path, ssh_config: str, *extra: str) -> list[str]:
+    """A zferry-server command line managing the VM's ZFS (as zfvm-a), with a new token file in `tmp`."""
+    token = tmp / "token"
+    token.write_text(secrets.token_urlsafe(32) + "\n")
+    token.chmod(0o600)
+    server = Path(sys.executable).with_name("zferry-server")
+    return [str(server), "--token-file", str(token), "--zfs-host", "zfvm-a", "--ssh-config-file", ssh_config, *extra]
+
+
 def start_server(argv: list[str], log: Path) -> tuple[subprocess.Popen[bytes], Api, int]:
     port = _free_port()
     server = subprocess.Popen([*argv, "--port", str(port)], stdout=log.open("ab"), stderr=subprocess.STDOUT)

@@ -4,9 +4,7 @@ against a `zferry-server` process managing the VM's ZFS over ssh."""
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_server import Api, start_server
+from tests.integration.test_server import Api, server_argv, start_server
 from tests.integration.vm import Vm, unique_name
 from zferry.server.stream_header import parse_header
 
@@ -41,13 +39,7 @@ def tree_bed(
     exports, imports = tmp / "exports", tmp / "imports"
     exports.mkdir()
     imports.mkdir()
-    token = tmp / "token"
-    token.write_text(secrets.token_urlsafe(32) + "\n")
-    token.chmod(0o600)
-    argv = [
-        str(Path(sys.executable).with_name("zferry-server")), "--token-file", str(token), "--zfs-host", "zfvm-a",
-        "--ssh-config-file", ssh_config, "--export-dir", str(exports), "--import-dir", str(imports),
-    ]  # fmt: skip
+    argv = server_argv(tmp, ssh_config, "--export-dir", str(exports), "--import-dir", str(imports))
     vm.sh(f"zfs create {src}; zfs create {dst}")
     server, api, _ = start_server(argv, tmp / "server.log")
     yield TreeBed(vm, api, src, dst, exports, imports)

@@ -42,18 +42,19 @@ def confine(base: Optional[str], name: str, option: str) -> Path:
     return candidate
 
 
-def open_new(path: Path) -> int:
-    """Create `path` for writing, refusing an existing file or a symlink placed there meanwhile."""
+def open_new(path: Path, dir_fd: Optional[int] = None) -> int:
+    """Create `path` (in the directory `dir_fd`, when given) for writing, refusing an existing file or a
+    symlink placed there meanwhile."""
     try:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     except FileExistsError:
         raise ApiError(409, f"{path.name} exists", "choose another output_path or remove the old file") from None
 
 
-def open_existing(path: Path) -> int:
-    """Open a regular file for reading, never through a symlink."""
+def open_existing(path: Path, dir_fd: Optional[int] = None) -> int:
+    """Open a regular file (in the directory `dir_fd`, when given) for reading, never through a symlink."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except FileNotFoundError:
         raise ApiError(404, f"{path.name} does not exist", "check input_path") from None
     except OSError as error:

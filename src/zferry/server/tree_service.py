@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 import os
-import stat
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from zferry.errors import DatasetNotFound, Interrupted, ZferryError
 from zferry.exec.runner import Stage
 from zferry.model import Dataset, Version
 from zferry.server import paths, requests, tree
-from zferry.server.errors import ApiError, bad_request, not_found, unprocessable
+from zferry.server.errors import ApiError, not_found, unprocessable
 from zferry.server.requests import ReceiveRequest, SendRequest
 from zferry.server.stream_header import StreamHeader, parse_header
 from zferry.server.tasks import Task
@@ -182,9 +181,7 @@ class Trees:
             self._estimate_aside(task, planned, request)
             with watched(task, runner), polling(self.service.store, task, count):
                 for item in planned:
-                    fd = os.open(
-                        item.member.file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dirfd
-                    )
+                    fd = paths.open_new(Path(item.member.file), dirfd)
                     current.append(item.member.file)
                     with os.fdopen(fd, "wb") as sink:
                         runner.pipeline(
@@ -298,34 +295,19 @@ def _shown(member: tree.Member) -> dict[str, Any]:
 
 
 def _write_new(dirfd: int, name: str, data: bytes) -> None:
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dirfd)
-    with os.fdopen(fd, "wb") as out:
+    with os.fdopen(paths.open_new(Path(name), dirfd), "wb") as out:
         out.write(data)
 
 
-def _open_file(dirfd: int, name: str) -> int:
-    """A regular file of the directory, never through a symlink."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
-    except FileNotFoundError:
-        raise not_found(f"{name} is missing from the tree directory", "give a complete directory") from None
-    except OSError as error:
-        raise bad_request(f"cannot open {name}: {error.strerror}", "give a regular file") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise bad_request(f"{name} is not a regular file", "give a regular file")
-    return fd
-
-
 def _read(dirfd: int, name: str, limit: int) -> bytes:
-    fd = _open_file(dirfd, name)
+    fd = paths.open_existing(Path(name), dirfd)
     with os.fdopen(fd, "rb") as source:
         return source.read(limit + 1)
 
 
 def _open_member(dirfd: int, manifest: tree.Manifest, member: tree.Member) -> tuple[int, StreamHeader]:
     """The member's file, open, and its stream header, checked against the manifest."""
-    fd = _open_file(dirfd, member.file)
+    fd = paths.open_existing(Path(member.file), dirfd)
     header = parse_header(os.pread(fd, HEADER_READ, 0))
     try:
         tree.check_stream(manifest, member, header)
