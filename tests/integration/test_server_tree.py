@@ -67,7 +67,9 @@ def test_a_tree_with_a_zvol_goes_to_a_directory_and_back(tree_bed: TreeBed) -> N
     vm, api, src, dst = tree_bed.vm, tree_bed.api, f"{tree_bed.src}/tree", tree_bed.dst
     vm.sh(f"""{ZVOL_DEVICE}
         zfs create {src}; zfs create {src}/c; zfs create -V 8M {src}/vol
-        head -c 3000000 /dev/urandom > /{src}/c/f
+        head -c 32 /dev/urandom > /root/{src.replace("/", "-")}.key
+        zfs create -o encryption=on -o keyformat=raw -o keylocation=file:///root/{src.replace("/", "-")}.key {src}/enc
+        head -c 3000000 /dev/urandom > /{src}/c/f; echo secret > /{src}/enc/f
         head -c 4194304 /dev/urandom > "$(zvdev {src}/vol)"; sync
         zfs snapshot -r {src}@s1
         zfs create {src}/new; head -c 100000 /dev/urandom >> /{src}/c/f; zfs snapshot -r {src}@s2
@@ -80,14 +82,15 @@ def test_a_tree_with_a_zvol_goes_to_a_directory_and_back(tree_bed: TreeBed) -> N
     assert sent["state"] == "succeeded", sent
     manifest = json.loads((tree_bed.exports / "t1" / "manifest.json").read_text())
     members = manifest["datasets"]
-    assert [(m["name"], m["kind"], m["from_snapshot"]) for m in members] == [
-        ("", "filesystem", None),
-        ("c", "filesystem", None),
-        ("vol", "volume", None),
+    assert [(m["name"], m["kind"], m["raw"], m["from_snapshot"]) for m in members] == [
+        ("", "filesystem", False, None),
+        ("c", "filesystem", False, None),
+        ("enc", "filesystem", True, None),  # encrypted: raw, though not asked
+        ("vol", "volume", False, None),
     ]
     assert manifest["source"] == src and manifest["snapshot"] == "s1"
     sizes = [(tree_bed.exports / "t1" / m["file"]).stat().st_size for m in members]
-    assert sizes == [m["bytes"] for m in members] and sizes[1] > 3_000_000 and sizes[2] > 4_000_000
+    assert sizes == [m["bytes"] for m in members] and sizes[1] > 3_000_000 and sizes[3] > 4_000_000
     assert sent["bytes_done"] == sum(sizes) and sent["bytes_total"] is not None
     # the incremental: per dataset, the new child in full; its dry run estimates each dataset
     dry = api.wait(
@@ -109,6 +112,13 @@ def test_a_tree_with_a_zvol_goes_to_a_directory_and_back(tree_bed: TreeBed) -> N
     (tree_bed.imports / "evil" / "manifest.json").write_text(json.dumps(evil))
     refused = api.call("POST", f"/v1/datasets/{dst}/evil/receive", {"input_path": "evil"})
     assert refused.status == 422 and "escaped" in refused.json()["error"], refused.body
+    # force is refused for the encrypted member's raw stream; a dry run changes nothing
+    forced = api.call("POST", f"/v1/datasets/{dst}/forced/receive", {"input_path": "t1", "force": True})
+    assert forced.status == 422 and "encrypted" in forced.json()["error"], forced.body
+    dry = api.wait(api.ok("POST", f"/v1/datasets/{dst}/dry/receive", {"input_path": "t1", "dry_run": True})["id"])
+    assert dry["state"] == "succeeded" and dry["result"]["received"] == [f"{dst}/dry"], dry
+    assert dry["result"]["not_checked"] == [f"{dst}/dry/{n}" for n in ("c", "enc", "vol")]
+    assert not vm.exists(f"{dst}/dry") and not vm.exists(f"{dst}/forced")
     # a mid-tree failure (a cut stream): the root arrives, the child leaves nothing; a rerun goes on
     shutil.copytree(tree_bed.exports / "t1", tree_bed.imports / "cut")
     with open(tree_bed.imports / "cut" / members[1]["file"], "r+b") as cut:
@@ -118,12 +128,13 @@ def test_a_tree_with_a_zvol_goes_to_a_directory_and_back(tree_bed: TreeBed) -> N
     assert vm.datasets(f"{dst}/tree") == [""] and not vm.exists(f"{dst}/evil") and not vm.exists(f"{dst}/escaped")
     rerun = api.wait(api.ok("POST", f"/v1/datasets/{dst}/tree/receive", {"input_path": "t1"})["id"])
     assert rerun["state"] == "succeeded", rerun
-    assert rerun["result"]["skipped"] == [f"{dst}/tree"] and len(rerun["result"]["received"]) == 2
+    assert rerun["result"]["skipped"] == [f"{dst}/tree"] and len(rerun["result"]["received"]) == 3
     assert rerun["bytes_done"] == rerun["bytes_total"] == sum(sizes)
     incremental = api.wait(api.ok("POST", f"/v1/datasets/{dst}/tree/receive", {"input_path": "t2"})["id"])
     assert incremental["state"] == "succeeded", incremental
     assert vm.snapshot_guids(f"{dst}/tree") == vm.snapshot_guids(src)
     assert _checksums(vm, f"{dst}/tree") == expected
+    assert vm.sh(f"zfs get -H -o value encryption,keystatus {dst}/tree/enc").split() == ["aes-256-gcm", "unavailable"]
 
 
 def test_a_tree_without_zvols_streams_as_one_replication_stream(tree_bed: TreeBed) -> None:
