@@ -168,3 +168,12 @@ def test_a_replicate_task_shows_its_bytes_while_it_runs(tree_bed: TreeBed) -> No
     assert len(growing) >= 2 and growing[0] < 64 * 2**20, f"no bytes seen growing while it ran: {seen}"
     assert all(total is not None and total > 64 * 2**20 for _, total in seen), seen
     assert now["bytes_done"] >= 64 * 2**20 and vm.snapshot_guids(dst) == vm.snapshot_guids(src)
+
+
+def test_a_cancelled_tree_send_leaves_no_directory(tree_bed: TreeBed) -> None:
+    vm, api, src = tree_bed.vm, tree_bed.api, f"{tree_bed.src}/cut"
+    vm.sh(f"zfs create {src}; zfs create {src}/a; head -c 67108864 /dev/urandom > /{src}/a/f; zfs snapshot -r {src}@c1")
+    task = api.ok("POST", f"/v1/snapshots/{src}/c1/send", {"recursive": True, "output_path": "cancelled"})
+    api.moving(task["id"])
+    assert api.ok("DELETE", f"/v1/tasks/{task['id']}", status=200)["state"] == "cancelled"
+    assert not (tree_bed.exports / "cancelled").exists()
