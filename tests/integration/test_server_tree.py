@@ -7,32 +7,20 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.integration.test_server import Api, server_argv, start_server
+from tests.integration.test_server import Bed, server_argv, start_server
 from tests.integration.vm import Vm, unique_name
 from zferry.server.stream_header import parse_header
 
 pytest.importorskip("fastapi")
 
 
-@dataclass
-class TreeBed:
-    vm: Vm
-    api: Api
-    src: str
-    dst: str
-    exports: Path
-    imports: Path
-
-
 @pytest.fixture(scope="module")
 def tree_bed(
     vm: Vm, pools: tuple[str, str], ssh_config: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[TreeBed]:
+) -> Iterator[Bed]:
     name = unique_name("srvtree")
     src, dst = f"{pools[0]}/{name}", f"{pools[1]}/{name}"
     tmp = tmp_path_factory.mktemp("servertree")
@@ -42,7 +30,7 @@ def tree_bed(
     argv = server_argv(tmp, ssh_config, "--export-dir", str(exports), "--import-dir", str(imports))
     vm.sh(f"zfs create {src}; zfs create {dst}")
     server, api, _ = start_server(argv, tmp / "server.log")
-    yield TreeBed(vm, api, src, dst, exports, imports)
+    yield Bed(vm, api, src, dst, exports, imports, tmp / "no-audit-log", server, argv)
     server.terminate()
     server.wait(timeout=30)
 
@@ -63,7 +51,7 @@ def _checksums(vm: Vm, tree: str) -> str:
     """)
 
 
-def test_a_tree_with_a_zvol_goes_to_a_directory_and_back(tree_bed: TreeBed) -> None:
+def test_a_tree_with_a_zvol_goes_to_a_directory_and_back(tree_bed: Bed) -> None:
     vm, api, src, dst = tree_bed.vm, tree_bed.api, f"{tree_bed.src}/tree", tree_bed.dst
     vm.sh(f"""{ZVOL_DEVICE}
         zfs create {src}; zfs create {src}/c; zfs create -V 8M {src}/vol
@@ -137,7 +125,7 @@ def test_a_tree_with_a_zvol_goes_to_a_directory_and_back(tree_bed: TreeBed) -> N
     assert vm.sh(f"zfs get -H -o value encryption,keystatus {dst}/tree/enc").split() == ["aes-256-gcm", "unavailable"]
 
 
-def test_a_tree_without_zvols_streams_as_one_replication_stream(tree_bed: TreeBed) -> None:
+def test_a_tree_without_zvols_streams_as_one_replication_stream(tree_bed: Bed) -> None:
     vm, api, src, dst = tree_bed.vm, tree_bed.api, f"{tree_bed.src}/flat", f"{tree_bed.dst}/flat"
     vm.sh(f"zfs create {src}; zfs create {src}/x; echo a > /{src}/x/f; zfs snapshot -r {src}@r1")
     stream = api.call("POST", f"/v1/snapshots/{src}/r1/send", {"recursive": True})
@@ -150,7 +138,7 @@ def test_a_tree_without_zvols_streams_as_one_replication_stream(tree_bed: TreeBe
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src) and "/x@r1" in vm.snapshot_guids(dst)
 
 
-def test_a_replicate_task_shows_its_bytes_while_it_runs(tree_bed: TreeBed) -> None:
+def test_a_replicate_task_shows_its_bytes_while_it_runs(tree_bed: Bed) -> None:
     vm, api, src, dst = tree_bed.vm, tree_bed.api, f"{tree_bed.src}/big", f"{tree_bed.dst}/big"
     vm.sh(f"zfs create {src}; head -c 67108864 /dev/urandom > /{src}/a; zfs snapshot {src}@b1")
     task = api.ok("POST", f"/v1/snapshots/{src}/b1/replicate", {"target": dst})
@@ -170,10 +158,10 @@ def test_a_replicate_task_shows_its_bytes_while_it_runs(tree_bed: TreeBed) -> No
     assert now["bytes_done"] >= 64 * 2**20 and vm.snapshot_guids(dst) == vm.snapshot_guids(src)
 
 
-def test_a_cancelled_tree_send_leaves_no_directory(tree_bed: TreeBed) -> None:
+def test_a_cancelled_tree_send_leaves_no_directory(tree_bed: Bed) -> None:
     vm, api, src = tree_bed.vm, tree_bed.api, f"{tree_bed.src}/cut"
     vm.sh(f"zfs create {src}; zfs create {src}/a; head -c 67108864 /dev/urandom > /{src}/a/f; zfs snapshot -r {src}@c1")
     task = api.ok("POST", f"/v1/snapshots/{src}/c1/send", {"recursive": True, "output_path": "cancelled"})
     api.moving(task["id"])
     assert api.ok("DELETE", f"/v1/tasks/{task['id']}", status=200)["state"] == "cancelled"
-    assert not (tree_bed.exports / "cancelled").exists()
+    assert not (tree_bed.exports / "cancelled").exists() and tree_bed.zfs_processes() == ""

@@ -139,10 +139,6 @@ def _version(versions: Sequence[Version], tag: str) -> Optional[Version]:
     return next((v for v in versions if v.tag == tag), None)
 
 
-def has_volume(planned: Sequence[Planned]) -> bool:
-    return any(p.member.kind == "volume" for p in planned)
-
-
 def parse_manifest(data: bytes) -> Manifest:
     """The manifest of a tree directory, every field checked; a 422 saying what is wrong otherwise."""
     if len(data) > MAX_MANIFEST_BYTES:
