@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -67,12 +69,15 @@ def test_parse_ready_and_answer() -> None:
 
 STAND_IN = """\
 import os
+import time
 
 def lzc_send_space(snapname, fromsnap, flags):
     if snapname.endswith(b"@gone"):
         raise LookupError(snapname)
     if snapname.endswith(b"@die"):
         os._exit(1)
+    if snapname.endswith(b"@slow"):
+        time.sleep(60)
     open(os.environ["LZC_PIDS"], "a").write(f"{os.getpid()}\\n")
     return 1000 * len(snapname) + (len(fromsnap) if fromsnap else 0) + 100000 * len(flags)
 """
@@ -145,3 +150,23 @@ def test_without_pyzfs_the_cli_answers_and_the_probe_is_not_repeated(
     assert space.estimate(zfs.send_full(SNAP)) is None
     assert started == [1]
     space.close()
+
+
+def test_close_ends_an_estimate_under_way_at_once(stand_in: Path) -> None:
+    space = SendSpace(lambda: Host())
+    space.prepare()
+    answers: list[object] = []
+    asking = threading.Thread(
+        target=lambda: answers.append(space.estimate(zfs.send_full(Version("p/d", "slow", 0, 0, 0))))
+    )
+    asking.start()
+    deadline = time.monotonic() + 30
+    while space.available is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert space.available is True  # probed in the background
+    time.sleep(0.3)  # the request is with the helper now
+    started = time.monotonic()
+    space.close()
+    asking.join(timeout=10)
+    assert answers == [None]
+    assert time.monotonic() - started < 5

@@ -26,7 +26,7 @@ from typing import Callable, Optional, Union
 from zferry import validate, zfs
 from zferry.errors import UsageError
 from zferry.exec.host import Host
-from zferry.exec.runner import spawn, terminate_groups
+from zferry.exec.runner import kill_group, spawn, terminate_groups
 
 log = logging.getLogger("zferry")
 
@@ -162,6 +162,10 @@ class _Helper:
             return self.proc.poll() is None and not self._lines.ended
         return answer
 
+    def kill(self) -> None:
+        """Terminate the helper's process group; whoever waits on it sees its end (thread-safe)."""
+        kill_group(self.proc)
+
     def stop(self) -> None:
         """Terminate the helper (and its ssh) and release its thread."""
         if self.proc.poll() is None:
@@ -210,8 +214,19 @@ class SendSpace:
         self._host = host
         self._lock = threading.Lock()
         self._helper: Optional[_Helper] = None
+        self._starting: Optional[_Helper] = None
         self.available: Optional[bool] = None  # None until probed
         self._closed = False
+
+    def prepare(self) -> None:
+        """Probe (start the helper) in the background, so that the first estimate need not wait for it."""
+
+        def probe() -> None:
+            with self._lock:
+                if self.available is None and self._helper is None and not self._closed:
+                    self._start()
+
+        threading.Thread(target=probe, name="zferry-sendspace-probe", daemon=True).start()
 
     def estimate(self, send: Sequence[str]) -> Optional[int]:
         """`lzc_send_space` for the send `send`, or None (then ask `zfs send -nP`)."""
@@ -254,8 +269,10 @@ class SendSpace:
             log.info("send-size helper did not start (%s); using zfs send -nP", error)
             self.available = False
             return None
+        self._starting = helper
         line = helper.first_line(START_SECONDS)
-        ready = line is not None and parse_ready(line)
+        self._starting = None
+        ready = line is not None and parse_ready(line) and not self._closed
         if ready != self.available:
             log.info("send-size: %s", "libzfs_core on the ZFS host" if ready else "zfs send -nP (no pyzfs there)")
         self.available = ready
@@ -266,9 +283,12 @@ class SendSpace:
         return helper
 
     def close(self) -> None:
-        """Stop the helper and start no other."""
+        """Stop the helper and start no other (at once: an estimate under way gives up)."""
+        self._closed = True
+        for helper in (self._starting, self._helper):
+            if helper is not None:
+                helper.kill()
         with self._lock:
-            self._closed = True
             if self._helper is not None:
                 self._helper.stop()
                 self._helper = None

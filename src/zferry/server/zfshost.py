@@ -65,6 +65,7 @@ class ZfsHost:
             if self._host is None:
                 endpoint = Endpoint("-", self.settings.zfs_host, self.settings.zfs_user)
                 self._host = self._connector.host(endpoint, self.side)[0]
+                self.send_space.prepare()
             return self._host
 
     def task_runner(self, job: str) -> Runner:
