@@ -137,7 +137,9 @@ def test_a_helper_that_died_is_started_again(stand_in: Path) -> None:
 def test_without_pyzfs_the_cli_answers_and_the_probe_is_not_repeated(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # no libzfs_core here
+    (tmp_path / "libzfs_core").mkdir()  # a libzfs_core that does not import, as where pyzfs is missing
+    (tmp_path / "libzfs_core" / "__init__.py").write_text("raise ImportError('No module named libzfs_core')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     started: list[int] = []
 
     def host() -> Host:
