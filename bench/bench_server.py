@@ -2,11 +2,13 @@
 """zferry-server benchmarks, against a server on this machine managing the VM's ZFS over ssh:
 
 - requests per second of `GET /v1/tasks/{id}` while a send runs (threads with keep-alive connections);
-- send-size latency: `zfs send -nvP` in the VM, over a fresh ssh, over the server (its ControlMaster),
-  and libzfs_core's `lzc_send_space` when the VM has python3-pyzfs;
+- send-size latency through the server's own ZfsHost (its ControlMaster), interleaved rounds, full and
+  incremental: `zfs send -nP`, a one-shot `python3 -c` calling libzfs_core's `lzc_send_space`, and the
+  server's long-lived lzc helper (python3-pyzfs is installed into the VM from the network when missing;
+  the next VM restore drops it); then `zfs send -nvP` in the VM and over a fresh ssh, and GET send-size;
 - throughput of a send streamed through HTTP versus `ssh zfvm-a zfs send > file` (the same network hop).
 
-Run: python3 bench/bench_server.py [--size-mib 64] [--seconds 10] [--threads 8]
+Run: python3 bench/bench_server.py [--size-mib 64] [--seconds 10] [--threads 8] [--rounds 10]
 (the server extra must be installed: pip install -e '.[dev]').
 """
 
@@ -25,6 +27,12 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from zferry import zfs
+from zferry.model import Version
+from zferry.server.sendspace import HELPER, parse_answer, space_request
+from zferry.server.settings import ServerSettings
+from zferry.server.zfshost import ZfsHost
 
 ROOT = Path(__file__).resolve().parents[1]
 VM = str(ROOT / "testbed" / "vm")
@@ -131,6 +139,66 @@ def requests_per_second(client: Client, seconds: float, threads: int) -> None:
     client.call("DELETE", f"/v1/tasks/{task['id']}")
 
 
+def ensure_pyzfs() -> bool:
+    """python3-pyzfs in the VM (installed from the network when missing; gone at the VM's next restore)."""
+    check = "python3 -c 'import libzfs_core' 2>/dev/null && echo yes || echo no"
+    if sh(check).strip() == "yes":
+        return True
+    print("  installing python3-pyzfs in the VM (apt-get) ...")
+    subprocess.run(
+        [VM, "ssh", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-pyzfs"], capture_output=True
+    )
+    return sh(check).strip() == "yes"
+
+
+def send_size_methods(config: str, rounds: int) -> None:
+    """The three ways of estimating, interleaved, through the server's own ZfsHost (one ControlMaster)."""
+    zfs_host = ZfsHost(ServerSettings(token="-" * 24, zfs_host="zfvm-a", ssh_config_file=config))
+    host = zfs_host.host
+    space = zfs_host.send_space
+    started = time.monotonic()
+    space.estimate(zfs.send_full(Version(DS, "s1", 0, 0, 0)))
+    helper_start = time.monotonic() - started
+    if not space.available:
+        print("  libzfs_core: not importable in the VM; zfs send -nP only")
+        zfs_host.close()
+        return
+    s1, s2 = Version(DS, "s1", 0, 0, 0), Version(DS, "s2", 0, 0, 0)
+    kinds = {"full": zfs.send_full(s2), "incremental": zfs.send_incremental(s1, s2, False)}
+
+    def cli(send: list[str]) -> object:
+        return zfs.parse_size_estimate(zfs_host.query(zfs.send_size_estimate(send)))
+
+    def one_shot(send: list[str]) -> object:
+        request = space_request(send)
+        assert request is not None
+        answer = zfs_host.runner.run(host, ["python3", "-c", HELPER], stdin_data=request.line())
+        return parse_answer(answer.splitlines()[1].encode())
+
+    methods = {"zfs send -nP": cli, "python3 -c lzc (one-shot)": one_shot, "lzc helper": space.estimate}
+    times: dict[tuple[str, str], list[float]] = {}
+    sizes: dict[tuple[str, str], set[object]] = {}
+    for _ in range(rounds):
+        for kind, send in kinds.items():
+            for name, method in methods.items():
+                started = time.monotonic()
+                size = method(send)
+                times.setdefault((kind, name), []).append(time.monotonic() - started)
+                sizes.setdefault((kind, name), set()).add(size)
+    zfs_host.close()
+    print(f"  send-size through the server's ZfsHost, {rounds} interleaved rounds (median, min-max):")
+    for kind in kinds:
+        cells = [
+            f"{name} {statistics.median(t) * 1000:.0f} ms ({min(t) * 1000:.0f}-{max(t) * 1000:.0f})"
+            for name in methods
+            for t in [times[(kind, name)]]
+        ]
+        agree = len({frozenset(sizes[(kind, name)]) for name in methods}) == 1 and len(sizes[(kind, "lzc helper")]) == 1
+        shown = next(iter(sizes[(kind, "zfs send -nP")]))
+        print(f"    {kind}: {'; '.join(cells)}; sizes {'agree' if agree else 'DIFFER'} ({shown} bytes)")
+    print(f"    (the helper's start, once per server: {helper_start * 1000:.0f} ms)")
+
+
 def send_size_latency(client: Client, config: str, runs: int = 5) -> None:
     script = f"for i in $(seq {runs}); do s=$(date +%s%N); zfs send -nvP {DS}@s1 >/dev/null; e=$(date +%s%N); echo $((e - s)); done"
     in_vm = statistics.median(int(x) / 1e9 for x in sh(script).split())
@@ -140,22 +208,17 @@ def send_size_latency(client: Client, config: str, runs: int = 5) -> None:
         subprocess.run(["ssh", "-F", config, "zfvm-a", f"zfs send -nvP {DS}@s1"], check=True, capture_output=True)
         fresh.append(time.monotonic() - started)
     served, zfs_part = [], []
+    client.json("GET", f"/v1/snapshots/{DS}/s2/send-size?from_snapshot=s1")  # the server starts its helper
     for _ in range(runs):
         started = time.monotonic()
-        answer = client.json("GET", f"/v1/snapshots/{DS}/s1/send-size")
+        answer = client.json("GET", f"/v1/snapshots/{DS}/s2/send-size?from_snapshot=s1")
         served.append(time.monotonic() - started)
         zfs_part.append(answer["seconds"])
     print(
         f"  send-size (median of {runs}): zfs send -nvP in the VM {in_vm * 1000:.0f} ms; over a fresh ssh "
         f"{statistics.median(fresh) * 1000:.0f} ms; GET send-size {statistics.median(served) * 1000:.0f} ms "
-        f"(of which zfs over the ControlMaster {statistics.median(zfs_part) * 1000:.0f} ms)"
+        f"(of which the estimate {statistics.median(zfs_part) * 1000:.0f} ms; the rest is the dataset lookup)"
     )
-    lzc = "import libzfs_core, time; s=time.time(); libzfs_core.lzc_send_space(b'" + DS + "@s1'); print(time.time()-s)"
-    probe = subprocess.run([VM, "ssh", f'python3 -c "{lzc}"'], capture_output=True, text=True)
-    if probe.returncode == 0:
-        print(f"  libzfs_core lzc_send_space in the VM: {float(probe.stdout) * 1000:.1f} ms")
-    else:
-        print("  libzfs_core: not importable in the VM (python3-pyzfs is not installed); CLI only")
 
 
 def throughput(client: Client, config: str, size_mib: int, folder: str) -> None:
@@ -195,21 +258,28 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds of the send-size methods")
     args = parser.parse_args()
     subprocess.run([VM, "up"], check=True)
     sh(f"""
-        zfs list -H src >/dev/null
+        zpool list -H src >/dev/null 2>&1 || {{
+          truncate -s 3G /pools/src.img; zpool create -O compression=lz4 -O atime=off src /pools/src.img; }}
         zfs destroy -r {DS} 2>/dev/null || true
         zfs create -o compression=off {DS}
         dd if=/dev/urandom of=/{DS}/f bs=1M count={args.size_mib} status=none
-        zfs snapshot {DS}@s1; zpool sync
+        zfs snapshot {DS}@s1
+        dd if=/dev/urandom of=/{DS}/g bs=1M count={max(1, args.size_mib // 8)} status=none
+        zfs snapshot {DS}@s2; zpool sync
     """)
+    pyzfs = ensure_pyzfs()
     with tempfile.TemporaryDirectory() as folder:
         config = ssh_config(folder)
         server, client = start_server(folder, config)
         try:
             print("zferry-server:")
             requests_per_second(client, args.seconds, args.threads)
+            if pyzfs:
+                send_size_methods(config, args.rounds)
             send_size_latency(client, config)
             throughput(client, config, args.size_mib, folder)
         finally:

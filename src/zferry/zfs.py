@@ -175,6 +175,23 @@ def send_incremental(base: Version, target: Version, intermediates: bool, extra:
     return [ZFS, "send", *extra, flag, base.full_name, target.full_name]
 
 
+def send_parts(argv: Sequence[str]) -> Optional[tuple[str, Optional[str], tuple[str, ...]]]:
+    """(target, `-i` base or None, the other words) of a send built by `send_full` or
+    `send_incremental`; None for any other form (a resume, a word that is not an option). Pure."""
+    if len(argv) < 3 or argv[0] != ZFS or argv[1] != "send" or "@" not in argv[-1]:
+        return None
+    words, base = list(argv[2:-1]), None
+    if "-i" in words:
+        at = words.index("-i")
+        if at + 1 == len(words):
+            return None
+        base = words.pop(at + 1)
+        words.pop(at)
+    if any(not w.startswith("-") for w in words):
+        return None
+    return argv[-1], base, tuple(words)
+
+
 def send_resume(token: str, extra: Sequence[str] = ()) -> list[str]:
     # Only a few flags combine with -t (e.g. -v, -n, -P, -e, -L, -c, -w are in the token).
     return [ZFS, "send", *[o for o in extra if o in ("-v", "-P")], "-t", token]

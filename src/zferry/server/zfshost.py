@@ -19,6 +19,7 @@ from zferry.exec.runner import Runner
 from zferry.exec.ssh import SshConnections, SshSettings, SshSide
 from zferry.model import Dataset, Endpoint, Version
 from zferry.observe.audit import AuditLog, Origin
+from zferry.server.sendspace import SendSpace
 from zferry.server.settings import ServerSettings
 
 POOL_COLUMNS = ("name", "health", "size", "allocated", "free")
@@ -55,6 +56,7 @@ class ZfsHost:
         self._lock = threading.Lock()
         self._pools: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._pools_lock = threading.Lock()
+        self.send_space = SendSpace(lambda: self.host)
 
     @property
     def host(self) -> Host:
@@ -63,6 +65,7 @@ class ZfsHost:
             if self._host is None:
                 endpoint = Endpoint("-", self.settings.zfs_host, self.settings.zfs_user)
                 self._host = self._connector.host(endpoint, self.side)[0]
+                self.send_space.prepare()
             return self._host
 
     def task_runner(self, job: str) -> Runner:
@@ -88,7 +91,10 @@ class ZfsHost:
         return zfs.parse_versions(output, detail=True).get(name, ())
 
     def send_size(self, send: Sequence[str]) -> Optional[int]:
-        """The size `zfs send -nP` estimates for the send `send`."""
+        """The size estimate of the send `send`: libzfs_core's where the host has pyzfs, else `zfs send -nP`'s."""
+        size = self.send_space.estimate(send)
+        if size is not None:
+            return size
         return zfs.parse_size_estimate(self.query(zfs.send_size_estimate(send)))
 
     def pools(self) -> list[dict[str, Any]]:
@@ -101,6 +107,7 @@ class ZfsHost:
             return [dict(p) for p in pools]
 
     def close(self) -> None:
-        """Terminate what the query runner runs and the ssh master."""
+        """Terminate what the query runner runs, the send-size helper and the ssh master."""
+        self.send_space.close()
         self.runner.terminate_all()
         self.connections.close()
