@@ -97,7 +97,7 @@ def _collect_guest_coverage(env: dict[str, str]) -> None:
             "-xf",
             "-",
             "--no-same-owner",
-            f"--transform=s/^[.]coverage[.]/.coverage.vm{port}-/",
+            f"--transform=s/^[.]coverage[.]/.coverage.port{port}./",
             "-C",
             str(PROJECT),
         ],
