@@ -83,11 +83,24 @@ def _install_guest_coverage(env: dict[str, str]) -> None:
 
 
 def _collect_guest_coverage(env: dict[str, str]) -> None:
-    """The guest's coverage data files into this checkout (for `coverage combine`)."""
+    """The guest's coverage data files into this checkout (for `coverage combine`).
+
+    Their names get the VM's port: instances restored from one saved state start with the same
+    process ids and random state, so two of them (run-tests' lanes) could name files alike.
+    """
     data = f"{GUEST_CHECKOUT}/.coverage-data"
+    port = subprocess.run([str(VM_SCRIPT), "port"], env=env, capture_output=True, text=True, check=True).stdout.strip()
     _pipe(
         [str(VM_SCRIPT), "ssh", f"cd {data} && ls -A | grep '^.coverage[.]' | tar -cf - -T - && rm -f .coverage.*"],
-        ["tar", "-xf", "-", "--no-same-owner", "-C", str(PROJECT)],
+        [
+            "tar",
+            "-xf",
+            "-",
+            "--no-same-owner",
+            f"--transform=s/^[.]coverage[.]/.coverage.port{port}./",
+            "-C",
+            str(PROJECT),
+        ],
         env,
     )
 

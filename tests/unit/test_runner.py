@@ -244,9 +244,14 @@ def test_a_silent_ssh_255_does_not_hide_the_receives_reason(tmp_path: Path) -> N
     fake_ssh.chmod(0o755)
     remote = Host("src", ssh_program=str(fake_ssh))
     receive = "echo 'cannot receive new filesystem stream: destination dst/a contains partially-complete state' >&2"
+    # The receive ends only once the ssh has (its stdin reaches EOF): else, on a loaded machine, the
+    # runner finds the ssh still starting when the receive fails and terminates it (-15, not 255).
     with pytest.raises(CommandError) as info:
         Runner().pipeline(
-            [Stage(remote, ("zfs", "send", "src/a@s1")), Stage(LOCAL, ("sh", "-c", f"{receive}; exit 1"))],
+            [
+                Stage(remote, ("zfs", "send", "src/a@s1")),
+                Stage(LOCAL, ("sh", "-c", f"{receive}; cat >/dev/null; exit 1")),
+            ],
             classify=zfs.classify_error,
         )
     message = str(info.value)
