@@ -78,8 +78,10 @@ def test_starts_are_spread_over_the_work_period() -> None:
     task = Recorder(seconds=0.0)
     results = run_tasks([f"j{i}" for i in range(5)], task, Pace(workers=5, period=0.5))
     starts = sorted(r.started for r in results)
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
-    assert all(gap >= 0.09 for gap in gaps), gaps
+    # Each start is at or after its slot (0.1 s apart); a late start under load may shorten the
+    # gap to the next one, but never moves a start before its slot.
+    offsets = [start - starts[0] for start in starts]
+    assert all(offset >= 0.1 * i - 0.02 for i, offset in enumerate(offsets)), offsets
 
 
 def test_cancel_starts_nothing_more() -> None:
