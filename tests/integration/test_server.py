@@ -333,6 +333,23 @@ def test_cancel_mid_receive_and_200_concurrent_status_requests(bed: Bed) -> None
     assert api.ok("GET", "/v1/pools", status=200)["pools"]  # the server goes on
 
 
+def test_finished_tasks_expire_after_task_expiry(bed: Bed, tmp_path: Path) -> None:
+    """A second server with a 3 s expiry: a finished task answers until then, and 404 after."""
+    server, api, _ = start_server([*bed.argv, "--task-expiry", "3"], tmp_path / "server.log")
+    try:
+        done = api.wait(api.ok("POST", f"/v1/snapshots/{bed.src}/small/s1/send", {"dry_run": True})["id"])
+        assert done["state"] == "succeeded" and done["result"]["size"] > 1_000_000, done
+        assert api.ok("GET", f"/v1/tasks/{done['id']}", status=200)["id"] == done["id"]
+        assert done["id"] in [t["id"] for t in api.ok("GET", "/v1/tasks", status=200)["tasks"]]
+        time.sleep(3.5)
+        gone = api.call("GET", f"/v1/tasks/{done['id']}")
+        assert gone.status == 404 and "error" in gone.json(), gone.body
+        assert done["id"] not in [t["id"] for t in api.ok("GET", "/v1/tasks", status=200)["tasks"]]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def test_sigterm_cancels_the_tasks_and_stops_the_server(bed: Bed, tmp_path: Path) -> None:
     bed.server.terminate()  # the module's server, in the middle of nothing: stops cleanly
     assert bed.server.wait(timeout=30) == 143

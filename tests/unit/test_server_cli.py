@@ -15,6 +15,22 @@ def test_every_option_has_help_with_an_example() -> None:
     assert actions and all("e.g." in (a.help or "") for a in actions), [a.dest for a in actions]
 
 
+@pytest.mark.parametrize("expiry", ["0", "-5", "soon", "inf", "nan"])
+def test_task_expiry_range(expiry: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--token-file", str(tmp_path / "t"), "--task-expiry", expiry])
+    assert exit_info.value.code == 2 and "--task-expiry" in capsys.readouterr().err
+
+
+def test_task_expiry_reaches_the_task_store(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("0123456789abcdef0123\n")
+    token.chmod(0o600)
+    parse = cli.build_parser().parse_args
+    assert cli.build_settings(parse(["--token-file", str(token)])).task_ttl == 3600.0
+    assert cli.build_settings(parse(["--token-file", str(token), "--task-expiry", "2.5"])).task_ttl == 2.5
+
+
 @pytest.mark.parametrize("port", ["0", "65536", "http", "-1"])
 def test_port_range(port: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from zferry import __version__, validate
 from zferry.cli.main import setup_logging
-from zferry.cli.numbers import whole_number
+from zferry.cli.numbers import seconds, whole_number
 from zferry.errors import EXIT_USAGE, UsageError
 from zferry.exec.ssh import check_file
 from zferry.observe.audit import default_audit_path
@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="audit trail of forced receives and destroys (default: ~/zferry-logs/audit.jsonl), "
         "e.g. --audit-log /var/log/zferry/audit.jsonl",
     )
+    parser.add_argument(
+        "--task-expiry",
+        type=seconds(allow_zero=False),
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long a finished task stays visible in GET /v1/tasks (default: 3600, an hour after it ended); "
+        "each replicated pair's last result is kept regardless, e.g. --task-expiry 600",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-v, -v -v), e.g. -v")
     return parser
 
@@ -102,6 +110,7 @@ def build_settings(args: argparse.Namespace) -> ServerSettings:
         export_dir=_folder(args.export_dir, "--export-dir"),
         import_dir=_folder(args.import_dir, "--import-dir"),
         audit_log=os.path.abspath(os.path.expanduser(args.audit_log or default_audit_path())),
+        task_ttl=args.task_expiry,
     )
 
 
