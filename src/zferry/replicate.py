@@ -117,9 +117,9 @@ class PairReplication:
         dst_listing = Background(self._list_dst, "zferry-list-dst")  # both sides at once
         props = [self.config.datasets.exclude_property] if self.config.datasets.exclude_property else []
         if src_inventory is None and self.config.cache_dir and not self.config.version_details and not props:
-            src_inventory = list_inventory_cached(self.runner, self.src, self.config.cache_dir)
+            src_inventory = list_inventory_cached(self.runner, self.src, self.config.cache_dir, at_once=True)
         elif src_inventory is None:
-            src_inventory = list_inventory(self.runner, self.src, props, self.config.version_details)
+            src_inventory = list_inventory(self.runner, self.src, props, self.config.version_details, at_once=True)
         if src_inventory is None:
             raise ZferryError(f"source dataset {self.src} does not exist; check the name (zfs list {self.src.root})")
         self.lists.src = src_inventory
@@ -203,8 +203,7 @@ class PairReplication:
         self._check_encryption(src_name)
         outcome = self._plan(src_name, dst_name, dst_dataset)
         if self._needs_fresh_lists(outcome, src_name, dst_name, bool(resumed)):
-            self.lists.relist_src(src_name)
-            dst_dataset = self.lists.relist_dst(dst_name)
+            dst_dataset = self.lists.relist_cached(src_name, dst_name, dst_dataset)
             outcome = self._plan(src_name, dst_name, dst_dataset)
         if isinstance(outcome, Conflict):
             raise ConflictError(outcome.message())

@@ -13,8 +13,9 @@ import dataclasses
 import threading
 from typing import Optional
 
+from zferry.exec.background import Background
 from zferry.exec.runner import Runner
-from zferry.inventory import Side, list_inventory
+from zferry.inventory import Side, list_inventory, list_own_versions
 from zferry.model import Dataset, Inventory, Version
 from zferry.plan import guard
 from zferry.plan.replication import Conflict, ConflictPolicy, DatasetPlan, destructions
@@ -72,9 +73,21 @@ class PairLists:
 
     def relist_src(self, src_name: str) -> None:
         """List one source dataset's snapshots and bookmarks again (not from the cache)."""
-        fresh = list_inventory(self.runner, dataclasses.replace(self.src_side, root=src_name), recursive=False)
+        versions = list_own_versions(self.runner, self.src_side, src_name)
+        fresh = None if versions is None else Inventory({}, versions)
         with self.lock:
             self.src = merged(self.src, src_name, fresh, datasets_too=False)
+
+    def relist_cached(self, src_name: str, dst_name: str, dst_dataset: Optional[Dataset]) -> Optional[Dataset]:
+        """List again, both at once, the sides whose lists of this dataset came from the snapshot cache;
+        the destination dataset as it is now."""
+        src_cached, dst_cached = self.is_cached(src_name, dst_name)
+        src_job = Background(lambda: self.relist_src(src_name), "zferry-relist-src") if src_cached else None
+        if dst_cached:
+            dst_dataset = self.relist_dst(dst_name)
+        if src_job is not None:
+            src_job.result()
+        return dst_dataset
 
     def relist_dst(self, dst_name: str) -> Optional[Dataset]:
         """List one destination dataset again; it as it is now (None when it does not exist)."""
