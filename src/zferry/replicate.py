@@ -222,8 +222,11 @@ class PairReplication:
             return resumed
         if dst_dataset is None:
             self.sender.ensure_parent(dst_name)
+        asking = self.sender.prepare()  # at the same time as the hold
         if self.before_send is not None:
             self.before_send(outcome, src_versions)
+        if asking is not None:
+            asking.result()
         self.sender.execute(outcome)
         if self.on_sent is not None:
             self.on_sent(outcome, src_versions)

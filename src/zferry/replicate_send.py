@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 from zferry import destructive, zfs
 from zferry.errors import CommandError, ConflictError
 from zferry.exec import iocount
+from zferry.exec.background import Background
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
 from zferry.holds import hold_tag, release_own
@@ -57,6 +58,13 @@ class Sender:
         """A retry starts over: its first stream may be received dry again."""
         with self.lists.lock:
             self._dry_received.discard(dst_name)
+
+    def prepare(self) -> Optional[Background[None]]:
+        """Start what the first stream will ask the source (its stored compression), if anything,
+        so that it runs while the snapshots are held; None when there is nothing to ask."""
+        if not self._compression.asks_source:
+            return None
+        return Background(self._compression.fetch, "zferry-compression")
 
     def ensure_parent(self, dst_name: str) -> None:
         """Create missing parents of a new destination dataset, top down, each marked as zferry's
