@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from zferry.errors import CommandError
+from zferry.exec.background import Background
 from zferry.exec.host import LOCAL, Host
 from zferry.exec.probe import HELPERS, Capabilities, probe
 from zferry.exec.runner import Runner
@@ -84,6 +85,23 @@ class Connector:
     def side(self, endpoint: Endpoint, ssh: SshSide) -> Side:
         host, caps = self.host(endpoint, ssh)
         return Side(host, endpoint.dataset, caps, self.retry)
+
+    def sides(
+        self, src: Optional[Endpoint], src_ssh: SshSide, dst: Optional[Endpoint], dst_ssh: SshSide
+    ) -> tuple[Optional[Side], Optional[Side]]:
+        """Both sides of a pair (None for an endpoint not given); two different remote hosts are
+        connected and probed at the same time: each ssh handshake costs a second or more."""
+        names = [None if e is None else (ssh.host or e.host) for e, ssh in ((src, src_ssh), (dst, dst_ssh))]
+        if src is None or dst is None or None in names or names[0] == names[1]:
+            src_side = None if src is None else self.side(src, src_ssh)
+            return src_side, None if dst is None else self.side(dst, dst_ssh)
+        early = Background(lambda: self.side(src, src_ssh), "zferry-connect-src")
+        try:
+            dst_side = self.side(dst, dst_ssh)
+        except BaseException:
+            early.result()  # the source's error first, as when they were connected one after the other
+            raise
+        return early.result(), dst_side
 
     def local(self) -> Capabilities:
         return self.host(Endpoint("-"), SshSide())[1]

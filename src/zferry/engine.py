@@ -297,8 +297,9 @@ def _run_pairs(runner: Runner, connector: Connector, config: JobConfig, emit: Ev
         label = (str(src), str(dst))
         emit(Event("pair_started", f"{src} -> {dst}", label))
         started = time.time()
-        src_side = None if src.dataset == DUMMY else connector.side(src, config.ssh.src)
-        dst_side = None if dst.dataset == DUMMY else connector.side(dst, config.ssh.dst)
+        src_side, dst_side = connector.sides(
+            None if src.dataset == DUMMY else src, config.ssh.src, None if dst.dataset == DUMMY else dst, config.ssh.dst
+        )
         replication, done = run_pair(
             runner,
             config.replication,

@@ -5,7 +5,9 @@ destination host and root>` (two jobs sharing a source keep their own), on the l
 both sides have in common: other tools' pruning cannot destroy the base of the next incremental
 send. After a run that sent a dataset, the tag is released from every other snapshot of it
 (healing what a killed run left) and set on the new latest common snapshot, in a few batched
-calls per side. A run that sends nothing touches no hold.
+calls per side: `zfs holds` only for the older snapshots, then `zfs release`, then `zfs hold` on
+the new ones, which on the source `protect` (below) has already done. A dataset's first run
+thus costs one `zfs hold` per side. A run that sends nothing touches no hold.
 
 Before a dataset's send, every snapshot it sends is held on the source too (`protect`): a run killed
 after the destination received them, but before it could bookmark them or move the hold, must not
@@ -83,6 +85,7 @@ class HoldKeeper:
     sent: dict[str, tuple[str, str]] = field(default_factory=dict)  # src dataset -> (dst dataset, snapshot name)
     destroyed: set[str] = field(default_factory=set)  # destination snapshots the run destroyed
     protected: dict[str, set[str]] = field(default_factory=dict)  # src dataset -> snapshots held before sending
+    confirmed: set[str] = field(default_factory=set)  # source snapshots this run's own `zfs hold` held
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def note(self, plan: DatasetPlan, src_versions: Sequence[Version]) -> None:
@@ -100,6 +103,8 @@ class HoldKeeper:
             self.protected.setdefault(plan.src, set()).update(names)
         try:
             _run_batched(self.runner, self.src.host, names, lambda batch: zfs.hold(hold_tag(self.dst), batch))
+            with self._lock:
+                self.confirmed.update(names)
         except CommandError as error:
             if "tag already exists" not in str(error):  # a killed run's hold is as good as ours
                 log.warning("%s: could not hold %s before sending (%s)", self.src, plan.src, error)
@@ -128,11 +133,24 @@ class HoldKeeper:
         if index == 0:  # held before sending; the listing, older than those holds, does not count them
             listed += sorted(_flatten(sorted(self.protected.get(s, ())) for s in self.sent))
         older = [n for n in dict.fromkeys(listed) if n not in skip]
-        found = holds_of(self.runner, side.host, [*older, *targets])
+        found = holds_of(self.runner, side.host, older)
         ours = [n for n in older if tag in found.get(n, set())]
         _run_batched(self.runner, side.host, ours, lambda batch: zfs.release(tag, batch))  # first: never two
-        missing = [t for t in targets if tag not in found.get(t, set())]
-        _run_batched(self.runner, side.host, missing, lambda batch: zfs.hold(tag, batch))
+        known = self.confirmed if index == 0 else set()  # held by `protect` in this run: nothing to ask
+        self._hold_new(tag, side, [t for t in targets if t not in known])
+
+    def _hold_new(self, tag: str, side: Side, targets: list[str]) -> None:
+        """Hold `targets`, snapshots this run received or sent, which rarely carry the tag already:
+        hold them at once; only when zfs says one has it (a hold of many is all or nothing) ask
+        which have it and hold the others."""
+        try:
+            _run_batched(self.runner, side.host, targets, lambda batch: zfs.hold(tag, batch))
+        except CommandError as error:
+            if "tag already exists" not in error.stderr:
+                raise
+            found = holds_of(self.runner, side.host, targets)
+            missing = [t for t in targets if tag not in found.get(t, set())]
+            _run_batched(self.runner, side.host, missing, lambda batch: zfs.hold(tag, batch))
 
 
 def _flatten(lists: Iterable[list[str]]) -> list[str]:

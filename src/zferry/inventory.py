@@ -16,6 +16,7 @@ from typing import Optional
 
 from zferry import zfs
 from zferry.errors import CommandError, DatasetNotFound
+from zferry.exec.background import Background
 from zferry.exec.host import Host
 from zferry.exec.probe import Capabilities
 from zferry.exec.runner import Runner
@@ -43,17 +44,36 @@ class Side:
 
 
 def list_inventory(
-    runner: Runner, side: Side, user_props: Sequence[str] = (), detail: bool = False, recursive: bool = True
+    runner: Runner,
+    side: Side,
+    user_props: Sequence[str] = (),
+    detail: bool = False,
+    recursive: bool = True,
+    at_once: bool = False,
 ) -> Optional[Inventory]:
     """A tree's datasets and versions in two zfs calls (None if the root does not exist).
 
-    `detail` adds creation times and hold counts.
+    `detail` adds creation times and hold counts; `at_once` runs both calls at the same time (for a
+    root that surely exists, such as the source's: else the second call is wasted).
     """
+    argv = zfs.list_versions(side.root, detail, recursive)
+    early = Background(lambda: _listing(runner, side, argv), "zferry-list-versions") if at_once else None
     datasets = list_datasets(runner, side, user_props, recursive)
     if datasets is None:
+        _wait_quietly(early)
         return None
-    versions = zfs.parse_versions(_listing(runner, side, zfs.list_versions(side.root, detail, recursive)), detail)
+    versions = zfs.parse_versions(early.result() if early else _listing(runner, side, argv), detail)
     return Inventory(datasets, versions, detail)
+
+
+def _wait_quietly(job: Optional[Background[str]]) -> None:
+    """Wait for a listing whose answer is no longer needed (its root is gone: it fails too)."""
+    if job is None:
+        return
+    try:
+        job.result()
+    except CommandError:
+        pass
 
 
 def list_datasets(
@@ -83,17 +103,26 @@ def _listing(runner: Runner, side: Side, argv: list[str]) -> str:
     )
 
 
-def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optional[Inventory]:
-    """Like `list_inventory` (snapshots only, no detail), listing only datasets whose snapshots changed."""
+def list_inventory_cached(runner: Runner, side: Side, cache_dir: str, at_once: bool = False) -> Optional[Inventory]:
+    """Like `list_inventory` (snapshots only, no detail), listing only datasets whose snapshots changed.
+
+    `at_once`: when the cache knows nothing of the tree yet, list its snapshots while the datasets
+    are listed, not after (see `list_inventory`)."""
     if side.caps.zfs_version is not None and side.caps.zfs_version < (2, 2):
-        return list_inventory(runner, side)  # no snapshots_changed before OpenZFS 2.2
+        return list_inventory(runner, side, at_once=at_once)  # no snapshots_changed before OpenZFS 2.2
     cache = VersionCache(cache_dir, side.host.label, side.root)
     listed_at = host_time_floor(side.host, side.caps)  # before both listings: a lower bound for them
+    whole = zfs.list_versions(side.root)
+    early = (
+        Background(lambda: _listing(runner, side, whole), "zferry-list-versions") if at_once and cache.empty else None
+    )
     try:
         out = _listing(runner, side, zfs.list_datasets(side.root, with_dr_properties((CHANGED,))))
     except DatasetNotFound:
+        _wait_quietly(early)
         return None
     except CommandError as error:
+        _wait_quietly(early)
         if is_transient(error):
             raise
         log.info("%s: no snapshots_changed property (OpenZFS < 2.2?): listing without the cache (%s)", side, error)
@@ -108,8 +137,10 @@ def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optiona
             stale.append(name)
         elif hit:
             versions[name] = hit
+    fresh = zfs.parse_versions(early.result()) if early is not None else None  # all stale: the whole tree's
     if stale:
-        fresh = _list_versions(runner, side, stale, whole_tree=len(stale) == len(datasets))
+        if fresh is None:
+            fresh = _list_versions(runner, side, stale, whole_tree=len(stale) == len(datasets))
         for name in stale:
             found = fresh.get(name, ())
             cache.store(name, changed[name], found, listed_at, str(datasets[name].guid))
@@ -118,6 +149,14 @@ def list_inventory_cached(runner: Runner, side: Side, cache_dir: str) -> Optiona
     log.debug("%s: snapshot lists of %d of %d datasets from the cache", side, len(datasets) - len(stale), len(datasets))
     cache.save()
     return Inventory(datasets, versions, cached=frozenset(datasets).difference(stale))
+
+
+def list_own_versions(runner: Runner, side: Side, name: str) -> Optional[dict[str, tuple[Version, ...]]]:
+    """The snapshots and bookmarks of dataset `name` alone (no detail) in one call; None if it does not exist."""
+    try:
+        return zfs.parse_versions(_listing(runner, side, zfs.list_versions(name, recursive=False)))
+    except DatasetNotFound:
+        return None
 
 
 def _list_versions(runner: Runner, side: Side, names: list[str], whole_tree: bool) -> dict[str, tuple[Version, ...]]:

@@ -42,6 +42,17 @@ class CompressionChoice:
         stored = self._stored_compression().get(dataset.name)
         return compression_pays(send_argv, stored, dataset.is_encrypted, self._options.compress_when)
 
+    @property
+    def asks_source(self) -> bool:
+        """Whether `pays` will ask the source (once) before the first stream."""
+        with self._lock:
+            unknown = self._stored is None
+        return unknown and self._may and self._options.compress_when != "always"
+
+    def fetch(self) -> None:
+        """Ask the source now (e.g. while something else runs), not at the first stream."""
+        self._stored_compression()
+
     def _stored_compression(self) -> dict[str, StoredCompression]:
         with self._lock:
             if self._stored is None:

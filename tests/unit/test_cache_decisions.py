@@ -16,12 +16,12 @@ from zferry.replicate import PairReplication, ReplicationConfig
 def _job(src: str, dst: str, cached: str, policy: ConflictPolicy = ConflictPolicy()) -> PairReplication:
     """A pair whose inventories say `src` / `dst` and came from the cache on the sides in `cached`."""
     job = PairReplication(Runner(), ReplicationConfig(policy=policy), Side(LOCAL, "p"), Side(LOCAL, "q"))
-    job._src_inventory = Inventory(
+    job.lists.src = Inventory(
         {"p/x": Dataset("p/x")},
         {"p/x": tuple(history(src, "p/x"))},
         cached=frozenset({"p/x"} if "src" in cached else ()),
     )
-    job._dst_inventory = Inventory(
+    job.lists.dst = Inventory(
         {"q/x": Dataset("q/x")},
         {"q/x": tuple(history(dst, "q/x"))},
         cached=frozenset({"q/x"} if "dst" in cached else ()),
@@ -30,7 +30,7 @@ def _job(src: str, dst: str, cached: str, policy: ConflictPolicy = ConflictPolic
 
 
 def _fresh_needed(job: PairReplication) -> bool:
-    outcome = job._plan("p/x", "q/x", job._dst_inventory.datasets["q/x"])
+    outcome = job._plan("p/x", "q/x", job.lists.dst.datasets["q/x"])
     return job._needs_fresh_lists(outcome, "p/x", "q/x")
 
 

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from zferry import fencing
+from zferry.after_send import AfterSend
 from zferry.errors import ZferryError
 from zferry.exec.runner import Runner
-from zferry.holds import HoldKeeper
 from zferry.inventory import Side, list_inventory
-from zferry.lifecycle.bookmarks_job import Bookmarker
 from zferry.lifecycle.config import LifecycleConfig
-from zferry.model import Inventory, Version
-from zferry.plan.replication import DatasetPlan
+from zferry.model import Inventory
 from zferry.replicate import PairReplication, PairReport, ReplicationConfig
 
 log = logging.getLogger("zferry")
@@ -107,18 +104,12 @@ def run_pair(
         assert src is not None and dst is not None
         job = make_replication(src, dst)
         job.config = dataclasses.replace(job.config, datasets=config.datasets)  # relative to this pair
-        bookmarker = Bookmarker(runner, src, lifecycle.create_bookmarks)
-        keeper = HoldKeeper(runner, src, dst)
-
-        def on_sent(plan: DatasetPlan, versions: Sequence[Version]) -> None:
-            bookmarker(plan, versions)
-            keeper.note(plan, versions)
-
-        job.on_sent = on_sent
-        job.before_send = keeper.protect
+        after = AfterSend(runner, src, dst, lifecycle.create_bookmarks, config.threads)
+        job.on_sent = after.on_sent
+        job.before_send = after.before_send
         pair_report = job.run(src_inventory)
-        keeper.apply(*job.inventories)
-        report.bookmarks = bookmarker.created
+        after.finish(*job.inventories)
+        report.bookmarks = after.bookmarks
         src_inventory, dst_inventory = job.inventories
         if not pair_report.ok:
             if deletes:

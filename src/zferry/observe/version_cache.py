@@ -44,6 +44,11 @@ class VersionCache:
         except (OSError, ValueError, TypeError, IndexError):
             self._entries = {}  # no cache yet, or unreadable: it only costs speed
 
+    @property
+    def empty(self) -> bool:
+        """Whether the cache knows nothing of the tree (its first run, or an unreadable file)."""
+        return not self._entries
+
     def lookup(self, dataset: str, changed: Optional[int], guid: str = "") -> Optional[tuple[Version, ...]]:
         """The cached snapshots of `dataset` if its snapshots_changed is still `changed` (and its GUID `guid`)."""
         entry = self._entries.get(dataset)
