@@ -109,14 +109,18 @@ class PairReplication:
     def sender(self) -> Sender:
         """What runs the plans; made by `run` (a front end may change `config` after construction)."""
         if self._sender is None:
-            self._sender = Sender(self.runner, self.config, self.lists, self.report, self.local)
-            self._sender.on_progress = self.on_progress
+            self._sender = self._new_sender()
         return self._sender
+
+    def _new_sender(self) -> Sender:
+        sender = Sender(self.runner, self.config, self.lists, self.report, self.local)
+        sender.on_progress = self.on_progress
+        return sender
 
     def run(self, src_inventory: Optional[Inventory] = None) -> PairReport:
         """Replicate every selected dataset; `src_inventory` is a fresh source listing to reuse, if any."""
         started = time.monotonic()
-        self._sender = Sender(self.runner, self.config, self.lists, self.report, self.local)
+        self._sender = self._new_sender()
         dst_listing = Background(self._list_dst, "zferry-list-dst")  # both sides at once
         props = [self.config.datasets.exclude_property] if self.config.datasets.exclude_property else []
         if src_inventory is None and self.config.cache_dir and not self.config.version_details and not props:
