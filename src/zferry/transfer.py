@@ -44,7 +44,7 @@ class StreamOptions:
     mbuffer_size: str = "128M"
     pv: Optional[str] = "pv"  # None: no progress or bandwidth limit
     bwlimit: Optional[str] = None  # e.g. "10m" (bytes per second, pv -L syntax)
-    progress_interval: int = 0  # seconds between progress reports; 0: no progress
+    progress_interval: float = 0  # seconds between progress reports; 0: no progress
     # Ask `zfs send -nP` for the size first (for percent and ETA): one more zfs process per send,
     # worth it on a terminal; in logs, bytes and rate come free.
     estimate_size: bool = False

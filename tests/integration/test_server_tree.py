@@ -12,6 +12,7 @@ import pytest
 
 from tests.integration.test_server import Bed, server_argv, start_server
 from tests.integration.vm import Vm, unique_name
+from tests.integration.zferry_holds import release_zferry_holds
 from zferry.server.stream_header import parse_header
 
 pytest.importorskip("fastapi")
@@ -140,22 +141,32 @@ def test_a_tree_without_zvols_streams_as_one_replication_stream(tree_bed: Bed) -
 
 def test_a_replicate_task_shows_its_bytes_while_it_runs(tree_bed: Bed) -> None:
     vm, api, src, dst = tree_bed.vm, tree_bed.api, f"{tree_bed.src}/big", f"{tree_bed.dst}/big"
-    vm.sh(f"zfs create {src}; head -c 67108864 /dev/urandom > /{src}/a; zfs snapshot {src}@b1")
-    task = api.ok("POST", f"/v1/snapshots/{src}/b1/replicate", {"target": dst})
-    seen: list[tuple[int, object]] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        now = api.ok("GET", f"/v1/tasks/{task['id']}", status=200)
-        if now["state"] not in ("queued", "running"):
-            break
-        if now["bytes_done"]:
-            seen.append((now["bytes_done"], now["bytes_total"]))
-        time.sleep(0.2)
-    assert now["state"] == "succeeded", now
-    growing = sorted({done for done, _ in seen})
-    assert len(growing) >= 2 and growing[0] < 64 * 2**20, f"no bytes seen growing while it ran: {seen}"
-    assert all(total is not None and total > 64 * 2**20 for _, total in seen), seen
-    assert now["bytes_done"] >= 64 * 2**20 and vm.snapshot_guids(dst) == vm.snapshot_guids(src)
+    # 256 MiB that compression cannot shrink (compression off, so zeros stay blocks): quick to make,
+    # and a few seconds to receive even on a fast host, so several of pv's one-second reports.
+    size = 256 * 2**20
+    vm.sh(
+        f"zfs create -o compression=off {src}; dd if=/dev/zero of=/{src}/a bs=1M count=256 status=none; "
+        f"zfs snapshot {src}@b1"
+    )
+    try:
+        task = api.ok("POST", f"/v1/snapshots/{src}/b1/replicate", {"target": dst})
+        seen: list[tuple[int, object]] = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            now = api.ok("GET", f"/v1/tasks/{task['id']}", status=200)
+            if now["state"] not in ("queued", "running"):
+                break
+            if now["bytes_done"]:
+                seen.append((now["bytes_done"], now["bytes_total"]))
+            time.sleep(0.2)
+        assert now["state"] == "succeeded", now
+        growing = sorted({done for done, _ in seen})
+        assert len(growing) >= 2 and growing[0] < size, f"no bytes seen growing while it ran: {seen}"
+        assert all(total is not None and total > size for _, total in seen), seen
+        assert now["bytes_done"] >= size and vm.snapshot_guids(dst) == vm.snapshot_guids(src)
+    finally:
+        cleanup = release_zferry_holds(src) + release_zferry_holds(dst) + f"zfs destroy -r {src}; zfs destroy -r {dst}"
+        vm.sh(cleanup, check=False)  # free the pools' space for the tests after
 
 
 def test_a_cancelled_tree_send_leaves_no_directory(tree_bed: Bed) -> None:

@@ -166,7 +166,7 @@ def test_replicate_progress_events_are_summed_over_the_transfers() -> None:
     assert heard == [7] and progress.last == 7
     job = with_live_progress(build_job(["src/a", "dst/a"]))
     stream = job.replication.stream
-    assert (stream.progress_interval, stream.estimate_size, stream.remote_meter) == (1, True, True)
+    assert (stream.progress_interval, stream.estimate_size, stream.remote_meter) == (0.5, True, True)
 
 
 A, B = Host("hosta", "root"), Host("hostb")

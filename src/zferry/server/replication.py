@@ -63,10 +63,10 @@ def build_job(argv: Sequence[str]) -> JobConfig:
         raise bad_request("the request does not make a valid zferry job", "check target and from_snapshot") from None
 
 
-LIVE_SECONDS = 1  # how often a replicate task's bytes are updated while it transfers
+LIVE_SECONDS = 0.5  # how often a replicate task's bytes are updated while it transfers
 
 
-def with_live_progress(job: JobConfig, interval: int = LIVE_SECONDS) -> JobConfig:
+def with_live_progress(job: JobConfig, interval: float = LIVE_SECONDS) -> JobConfig:
     """The job with progress every `interval` seconds, the size estimated, and a meter on the ZFS host
     when this machine has none (the task shows bytes done and total while it runs). Pure."""
     stream = dataclasses.replace(
