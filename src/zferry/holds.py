@@ -106,7 +106,7 @@ class HoldKeeper:
             with self._lock:
                 self.confirmed.update(names)
         except CommandError as error:
-            if "tag already exists" not in str(error):  # a killed run's hold is as good as ours
+            if not zfs.already_exists(error):  # "tag already exists": a killed run's hold is as good as ours
                 log.warning("%s: could not hold %s before sending (%s)", self.src, plan.src, error)
 
     def apply(self, src_inventory: Inventory, dst_inventory: Inventory) -> None:
@@ -146,7 +146,7 @@ class HoldKeeper:
         try:
             _run_batched(self.runner, side.host, targets, lambda batch: zfs.hold(tag, batch))
         except CommandError as error:
-            if "tag already exists" not in error.stderr:
+            if not zfs.already_exists(error):  # "tag already exists" on one of them
                 raise
             found = holds_of(self.runner, side.host, targets)
             missing = [t for t in targets if tag not in found.get(t, set())]

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from zferry import zfs
-from zferry.errors import DatasetNotFound, Interrupted, ZferryError
+from zferry.errors import Interrupted, ZferryError
 from zferry.exec.runner import Stage
+from zferry.inventory import Side, list_inventory
 from zferry.model import Dataset, Version
 from zferry.server import paths, requests, tree
 from zferry.server.errors import ApiError, not_found, unprocessable
@@ -63,12 +64,8 @@ class Trees:
     def listing(self, dataset: str) -> Listing:
         """The datasets and versions of the tree under `dataset` (both empty when it does not exist)."""
         host = self.service.zfs_host
-        try:
-            datasets = zfs.parse_datasets(host.query(zfs.list_datasets(dataset, recursive=True)))
-            versions = zfs.parse_versions(host.query(zfs.list_versions(dataset, recursive=True)))
-        except DatasetNotFound:
-            return {}, {}
-        return datasets, versions
+        inventory = list_inventory(host.runner, Side(host.host, dataset))
+        return ({}, {}) if inventory is None else (inventory.datasets, inventory.versions)
 
     # -- send --------------------------------------------------------------------------------
 
