@@ -1,4 +1,4 @@
-"""What follows a dataset's send, and what comes before it: the source's protective hold before it
+"""What goes with a dataset's send: the source's protective hold beside it
 (`HoldKeeper.protect`), its bookmarks right after it, and, once every dataset of the pair is done,
 the pair's holds moved to the new latest common snapshots (`HoldKeeper.apply`).
 

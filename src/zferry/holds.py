@@ -9,11 +9,12 @@ calls per side: `zfs holds` only for the older snapshots, then `zfs release`, th
 the new ones, which on the source `protect` (below) has already done. A dataset's first run
 thus costs one `zfs hold` per side. A run that sends nothing touches no hold.
 
-Before a dataset's send, every snapshot it sends is held on the source too (`protect`): a run killed
-after the destination received them, but before it could bookmark them or move the hold, must not
-let a pruning run destroy them on the source, or the destination would hold snapshots newer than
-the latest common one (a conflict only a forced rollback resolves). The next run that sends the
-dataset releases them with the other older holds.
+Every snapshot a dataset's send carries is held on the source too (`protect`, started with the
+send; a snapshot cannot be destroyed while `zfs send` reads it, and the run waits for the hold
+before it counts the dataset as sent): a run killed after the destination received them, but before
+it could bookmark them or move the hold, must not let a pruning run destroy them on the source, or
+the destination would hold snapshots newer than the latest common one (a conflict only a forced
+rollback resolves). The next run that sends the dataset releases them with the other older holds.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class HoldKeeper:
     dst: Side
     sent: dict[str, tuple[str, str]] = field(default_factory=dict)  # src dataset -> (dst dataset, snapshot name)
     destroyed: set[str] = field(default_factory=set)  # destination snapshots the run destroyed
-    protected: dict[str, set[str]] = field(default_factory=dict)  # src dataset -> snapshots held before sending
+    protected: dict[str, set[str]] = field(default_factory=dict)  # src dataset -> snapshots held while sending
     confirmed: set[str] = field(default_factory=set)  # source snapshots this run's own `zfs hold` held
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -95,7 +96,7 @@ class HoldKeeper:
                 self.destroyed.update(v.full_name for v in (*plan.destroy, *plan.newer))
 
     def protect(self, plan: DatasetPlan, src_versions: Sequence[Version]) -> None:
-        """Hold on the source every snapshot `plan` sends, before it sends them (see the module's docstring)."""
+        """Hold on the source every snapshot `plan` sends, while it sends them (see the module's docstring)."""
         if self.runner.dry_run or not plan.steps:
             return
         names = [v.full_name for v in sent_snapshots(plan.steps, [v for v in src_versions if not v.is_bookmark])]

@@ -230,11 +230,14 @@ class PairReplication:
         if dst_dataset is None:
             self.sender.ensure_parent(dst_name)
         asking = self.sender.prepare()  # at the same time as the hold
-        if self.before_send is not None:
-            self.before_send(outcome, src_versions)
-        if asking is not None:
-            asking.result()
-        self.sender.execute(outcome)
+        holding = self._start_before_send(outcome, src_versions)
+        try:
+            if asking is not None:
+                asking.result()
+            self.sender.execute(outcome)
+        finally:
+            if holding is not None:
+                holding.result()  # the hold has landed before anything counts the dataset as sent
         if self.on_sent is not None:
             self.on_sent(outcome, src_versions)
         with self.lists.lock:
@@ -242,6 +245,15 @@ class PairReplication:
         sent = sent_snapshots(outcome.steps, src_snapshots)
         self._note_common(src_name, src_snapshots, [*self.lists.dst_snapshots(dst_name), *sent])
         return resumed + len(sent)
+
+    def _start_before_send(self, plan: DatasetPlan, src_versions: Sequence[Version]) -> Optional[Background[None]]:
+        """Start `before_send` (the source's protective hold) beside the send rather than before it:
+        each is a `zfs` process that waits for a transaction group, and a snapshot being sent
+        cannot be destroyed anyway (`zfs send` holds it while it reads it)."""
+        if self.before_send is None:
+            return None
+        hook = self.before_send
+        return Background(lambda: hook(plan, src_versions), "zferry-hold")
 
     def _plan(self, src_name: str, dst_name: str, dst_dataset: Optional[Dataset]) -> DatasetPlan | Conflict:
         src_versions = self.lists.src.versions.get(src_name, ())
