@@ -116,12 +116,15 @@ class Bench:
         sh(UNDO.format(src=f"{self.src}/small", dst=f"{self.dst}/zferry"))
         calls = [c.split()[0] for c in sh("cat /tmp/zfs-calls").splitlines()]
         python_start = self.median(lambda: timed("python3 -c pass"))
+        imports = self.median(lambda: timed(self.zferry.replace("-m zferry", "-c 'import zferry.cli.main'")))
         print(f"fixed cost, one snapshot of 1 MiB, local in the VM (median of {self.repeat} interleaved rounds):")
         for label, seconds in times.items():
             extra = "" if label == "raw" else f"; over raw {seconds - times['raw']:.2f} s"
             print(f"  {label}: {seconds:.2f} s{extra}")
         print(f"  zfs processes of a zferry run: {len(calls)} {dict(sorted((c, calls.count(c)) for c in set(calls)))}")
-        print(f"  (for scale: python3 -c pass through the VM's ssh: {python_start:.2f} s)")
+        print(
+            f"  (for scale: python3 -c pass through the VM's ssh: {python_start:.2f} s; with zferry's imports {imports:.2f} s)"
+        )
         return times
 
     def stream(self, size_mib: int, small: dict[str, float]) -> None:

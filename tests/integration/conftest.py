@@ -8,7 +8,9 @@
 Which VM: ZFERRY_VM_ZFS=2.1 selects the OpenZFS 2.1 one (default 2.3; see testbed/vm). Tests of
 features newer than some OpenZFS say so with `@pytest.mark.needs_zfs(2, 2, reason="...")` (or call
 `vm.require_zfs(...)`); files in EVERY_ZFS_FILES, and any with `pytestmark = pytest.mark.every_zfs`,
-run on every supported OpenZFS (`pytest -m every_zfs`). ZFERRY_COVERAGE=1 measures the zferry runs
+run on every supported OpenZFS (`pytest -m every_zfs`), but their tests marked `one_zfs` (zferry's
+own logic at scale, ssh and signal handling: nothing the OpenZFS version changes) run on the
+default VM only. ZFERRY_COVERAGE=1 measures the zferry runs
 inside the VM too (testbed/guest_coverage.py); their data files land in this checkout at the end.
 """
 
@@ -30,7 +32,7 @@ EVERY_ZFS_FILES = ("test_replication.py", "test_remote.py", "test_lifecycle.py")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in EVERY_ZFS_FILES:
+        if item.path.name in EVERY_ZFS_FILES and item.get_closest_marker("one_zfs") is None:
             item.add_marker(pytest.mark.every_zfs)
 
 

@@ -25,6 +25,7 @@ def host_zferry(*args: str, check: bool = True) -> Result:
     return result
 
 
+@pytest.mark.one_zfs  # the pipeline's helpers
 def test_push_compresses_where_it_pays_and_buffers(vm_hosts: Vm, roots: tuple[str, str]) -> None:
     """FR-REP-001.2 and FR-PERF-004.1: mbuffer on both ends of the ssh hop; zstd only for data that
     compresses (the pools have compression on: random data shows a refcompressratio of 1.00)."""
@@ -97,6 +98,7 @@ def test_both_sides_on_one_remote_host_stream_stays_there(
     assert vm.snapshot_guids(dst) == vm.snapshot_guids(src)
 
 
+@pytest.mark.one_zfs  # ssh connection reuse
 def test_one_ssh_handshake_per_host(vm_hosts: Vm, roots: tuple[str, str]) -> None:
     """FR-PERF-003: every command to a host after the first reuses the master connection."""
     vm, (src, dst) = vm_hosts, roots
@@ -219,6 +221,7 @@ def test_ssh_failure_is_reported_clearly(vm_hosts: Vm, roots: tuple[str, str]) -
     assert "ssh" in result.output and "refused" in result.output.lower()
 
 
+@pytest.mark.one_zfs  # signal handling; resuming is tested on every OpenZFS
 def test_sigterm_stops_every_child_and_the_rerun_converges(vm_hosts: Vm, roots: tuple[str, str]) -> None:
     """FR-REL-003: SIGTERM terminates the pipeline (local and remote side) and cleans up."""
     vm, (src, dst) = vm_hosts, roots

@@ -64,6 +64,7 @@ def test_no_stream_first_run_sends_only_the_latest_in_full(vm: Vm, roots: tuple[
     assert vm.snapshot_guids(dst) == {"@s2": vm.snapshot_guids(src)["@s2"]}
 
 
+@pytest.mark.one_zfs  # the tree walk and its order are zferry's own
 def test_three_level_tree_of_30_datasets(vm: Vm, roots: tuple[str, str]) -> None:
     """-r: every descendant, parents before children; re-run replicates incrementally."""
     src, dst = roots
@@ -243,6 +244,7 @@ def test_dryrun_recv_streams_into_receive_n(vm: Vm, roots: tuple[str, str]) -> N
     assert vm.snapshot_guids(dst) == {}
 
 
+@pytest.mark.one_zfs  # zferry's error policy
 def test_skip_on_error_policies(vm: Vm, roots: tuple[str, str]) -> None:
     """FR-REL-002: a diverged child fails; dataset/tree/fail decide what else runs."""
     src, dst = roots
