@@ -108,7 +108,7 @@ class HoldKeeper:
                 self.confirmed.update(names)
         except CommandError as error:
             if not zfs.already_exists(error):  # "tag already exists": a killed run's hold is as good as ours
-                log.warning("%s: could not hold %s before sending (%s)", self.src, plan.src, error)
+                log.warning("%s: could not hold %s while sending it (%s)", self.src, plan.src, error)
 
     def apply(self, src_inventory: Inventory, dst_inventory: Inventory) -> None:
         """Release this pair's tag from the sent datasets' older snapshots and hold the new latest one."""
@@ -131,7 +131,7 @@ class HoldKeeper:
         targets = [f"{(s, d)[index]}@{snap}" for s, (d, snap) in self.sent.items()]
         skip = {*targets, *self.destroyed}
         listed = _flatten(candidates(inventory, ds) for ds in datasets)
-        if index == 0:  # held before sending; the listing, older than those holds, does not count them
+        if index == 0:  # held while sending; the listing, older than those holds, does not count them
             listed += sorted(_flatten(sorted(self.protected.get(s, ())) for s in self.sent))
         older = [n for n in dict.fromkeys(listed) if n not in skip]
         found = holds_of(self.runner, side.host, older)

@@ -142,7 +142,7 @@ def test_a_tree_without_zvols_streams_as_one_replication_stream(tree_bed: Bed) -
 def test_a_replicate_task_shows_its_bytes_while_it_runs(tree_bed: Bed) -> None:
     vm, api, src, dst = tree_bed.vm, tree_bed.api, f"{tree_bed.src}/big", f"{tree_bed.dst}/big"
     # 256 MiB that compression cannot shrink (compression off, so zeros stay blocks): quick to make,
-    # and a few seconds to receive even on a fast host, so several of pv's one-second reports.
+    # and a few seconds to receive even on a fast host, so several of the half-second progress reports.
     size = 256 * 2**20
     vm.sh(
         f"zfs create -o compression=off {src}; dd if=/dev/zero of=/{src}/a bs=1M count=256 status=none; "
