@@ -14,17 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zferry.errors import UsageError
+from zferry.lifecycle.naming import DEFAULT_TIMEFORMAT, SnapshotNaming, make_naming, with_timestamp_tag
 from zferry.lifecycle.periods import Period, PeriodAnchors, first_instant, next_boundary, parse_period, resolve_timezone
-from zferry.lifecycle.plan import (
-    DEFAULT_TIMEFORMAT,
-    PlanEntry,
-    SnapshotNaming,
-    due_snapshot_names,
-    make_naming,
-    next_due_time,
-    parse_plan,
-    with_timestamp_tag,
-)
+from zferry.lifecycle.plan import PlanEntry, due_snapshot_names, next_due_time, parse_plan
 from zferry.model import Version
 
 UTC = timezone.utc

@@ -4,18 +4,24 @@ the typed settings they become."""
 from __future__ import annotations
 
 import argparse
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from zferry.daemon import DaemonSettings
 from zferry.errors import UsageError
 from zferry.lifecycle.periods import PERIOD_MILLISECONDS, Period, check_schedulable, parse_period
-from zferry.select.times import parse_duration
+
+if TYPE_CHECKING:
+    from zferry.daemon import DaemonSettings
+
+# zferry.daemon and the duration parser (zferry.select.times) are imported only when a daemon
+# option is given: a single run does without them, and start-up time counts (bench/).
 
 DEFAULT_FREQUENCY = "minutely"
 
 
 def duration(text: str) -> float:
     """An argparse `type`: a positive duration such as `300seconds`, `1hours`, `1days`."""
+    from zferry.select.times import parse_duration
+
     try:
         seconds = parse_duration(text, "--daemon-lifetime")
     except UsageError:
@@ -72,4 +78,6 @@ def build_daemon_settings(args: argparse.Namespace) -> Optional[DaemonSettings]:
         if args.daemon_frequency is not None:
             raise UsageError("--daemon-frequency needs --daemon-lifetime (how long the daemon runs), e.g. 1days")
         return None
+    from zferry.daemon import DaemonSettings
+
     return DaemonSettings(args.daemon_lifetime, args.daemon_frequency or Period(1, DEFAULT_FREQUENCY))

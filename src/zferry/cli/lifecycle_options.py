@@ -13,7 +13,7 @@ import argparse
 import os
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from zferry.errors import UsageError
 from zferry.lifecycle.config import (
@@ -23,12 +23,18 @@ from zferry.lifecycle.config import (
     CreateConfig,
     LifecycleConfig,
 )
+from zferry.lifecycle.naming import DEFAULT_TIMEFORMAT, make_naming
 from zferry.lifecycle.periods import PeriodAnchors
-from zferry.lifecycle.plan import DEFAULT_TIMEFORMAT, except_plan_filter, make_naming, parse_plan, plan_groups
 from zferry.model import Endpoint
 from zferry.select.regex import NameFilter, compile_patterns
 from zferry.select.snapshots import SnapshotFilter, SnapshotGroup
-from zferry.select.times import TimesAndRanks, parse_times_and_ranks
+
+if TYPE_CHECKING:
+    from zferry.lifecycle.plan import Plan
+    from zferry.select.times import TimesAndRanks
+
+# The plans (zferry.lifecycle.plan) and the time filters (zferry.select.times) are imported
+# where an option needs them: a plain run does without them, and start-up time counts (bench/).
 
 STEPS = "snapshot_filter_steps"
 """Namespace attribute: the snapshot filter options as (dest, value) pairs, in command-line order."""
@@ -246,8 +252,16 @@ _ANCHOR_UNITS = {
 }
 
 
+def _parse_plan(text: str, option: str, for_creation: bool = False) -> Plan:
+    from zferry.lifecycle.plan import parse_plan
+
+    return parse_plan(text, option, for_creation)
+
+
 def _plan_groups(text: str, option: str) -> tuple[SnapshotGroup, ...]:
-    groups = plan_groups(parse_plan(text, option), option)
+    from zferry.lifecycle.plan import plan_groups
+
+    groups = plan_groups(_parse_plan(text, option), option)
     return groups or (SnapshotGroup(names=NameFilter(compile_patterns(["!.*"], option))),)
 
 
@@ -280,17 +294,18 @@ def build_snapshot_filter(args: argparse.Namespace) -> SnapshotFilter:
         elif dest == "exclude_snapshot_regex":
             exclude.append(value)
         elif dest == "include_snapshot_times_and_ranks":
+            from zferry.select.times import parse_times_and_ranks
+
             times_first = times_first or not (include or exclude)
             times.append(parse_times_and_ranks(value))
         elif dest == "include_snapshot_plan":
             groups.extend(_plan_groups(value, "--include-snapshot-plan"))
     close()
     if args.delete_dst_snapshots_except_plan is not None:
-        groups.extend(
-            except_plan_filter(
-                parse_plan(args.delete_dst_snapshots_except_plan, "--delete-dst-snapshots-except-plan")
-            ).groups
-        )
+        from zferry.lifecycle.plan import except_plan_filter
+
+        option = "--delete-dst-snapshots-except-plan"
+        groups.extend(except_plan_filter(_parse_plan(args.delete_dst_snapshots_except_plan, option)).groups)
     return SnapshotFilter(tuple(groups) or (SnapshotGroup(),))
 
 
@@ -305,10 +320,10 @@ def build_lifecycle_config(args: argparse.Namespace) -> LifecycleConfig:
                 "--create-src-snapshots needs --create-src-snapshots-plan, e.g. "
                 "\"{'prod': {'onsite': {'hourly': 36, 'daily': 31}}}\""
             )
-        plan = parse_plan(args.create_src_snapshots_plan, for_creation=True)
+        plan = _parse_plan(args.create_src_snapshots_plan, "--create-src-snapshots-plan", for_creation=True)
         create = CreateConfig(plan, naming, anchors, args.create_src_snapshots_even_if_not_due)
-    elif args.create_src_snapshots_plan:
-        parse_plan(args.create_src_snapshots_plan, for_creation=True)  # still report a bad plan
+    elif args.create_src_snapshots_plan:  # still report a bad plan
+        _parse_plan(args.create_src_snapshots_plan, "--create-src-snapshots-plan", for_creation=True)
     delete_except = args.delete_dst_snapshots_except or args.delete_dst_snapshots_except_plan is not None
     if delete_except and not args.delete_dst_snapshots:
         raise UsageError(

@@ -25,8 +25,8 @@ from zferry import zfs
 from zferry.errors import CommandError
 from zferry.exec.runner import Runner
 from zferry.inventory import Side
+from zferry.lifecycle.naming import with_timestamp_tag
 from zferry.lifecycle.periods import parse_period
-from zferry.lifecycle.plan import with_timestamp_tag
 from zferry.model import Version
 from zferry.plan.replication import DatasetPlan
 from zferry.plan.steps import sent_snapshots

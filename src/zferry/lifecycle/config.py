@@ -7,10 +7,13 @@ Built from the command line by `zferry.cli.lifecycle_options`; read by the jobs 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
+from zferry.lifecycle.naming import DEFAULT_NAMING, SnapshotNaming
 from zferry.lifecycle.periods import PeriodAnchors
-from zferry.lifecycle.plan import Plan, SnapshotNaming
+
+if TYPE_CHECKING:
+    from zferry.lifecycle.plan import Plan
 
 DUMMY = "dummy"
 """A source (or destination) named `dummy` stands for "no dataset": nothing exists there."""
@@ -24,7 +27,7 @@ class CreateConfig:
     """`--create-src-snapshots` and its plan, naming and anchors."""
 
     plan: Plan
-    naming: SnapshotNaming = SnapshotNaming()
+    naming: SnapshotNaming = DEFAULT_NAMING
     anchors: PeriodAnchors = PeriodAnchors()
     even_if_not_due: bool = False
 

@@ -20,34 +20,22 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timezone
 from typing import Optional
 
 from zferry.errors import UsageError
-from zferry.lifecycle.periods import (
-    Period,
-    PeriodAnchors,
-    check_schedulable,
-    earlier_occurrence,
-    next_boundary,
-    parse_period,
-    resolve_timezone,
-)
+from zferry.lifecycle.naming import DEFAULT_NAMING, MAX_LABEL, SnapshotNaming
+from zferry.lifecycle.periods import Period, PeriodAnchors, check_schedulable, next_boundary, parse_period
 from zferry.model import Version
 from zferry.select.regex import NameFilter, compile_patterns
 from zferry.select.snapshots import SnapshotFilter, SnapshotGroup
 from zferry.select.times import EMPTY_TIME_RANGE, Ago, Rank, RankRange, TimeRange, TimesAndRanks
 
-DEFAULT_TIMEFORMAT = "%Y-%m-%d_%H:%M:%S"
-"""bzfs's default `--create-src-snapshots-timeformat`: seconds, no zone suffix."""
-
 _ORG_RE = re.compile(r"[A-Za-z][A-Za-z0-9.:-]*")
 _TARGET_RE = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9.:-]*)?")
 _PERIOD_NAME_RE = re.compile(r"[A-Za-z0-9]+")
-_TIMESTAMP_RE = re.compile(r"[A-Za-z0-9_.:-]*")
 _YEAR_RE = re.compile(r"[1-9][0-9]{3}")
 DEFAULT_ANCHORS = PeriodAnchors()
-_MAX_LABEL = 200  # org + target + period + timestamp must leave room in ZFS's 255-byte names
 _NAME_RULES = "letters, digits, '.', ':' and '-'"
 _EXAMPLE = '{"prod": {"onsite": {"hourly": 36, "daily": 31}}}'
 
@@ -161,69 +149,12 @@ def _entry(option: str, org: str, target: str, name: str, count: object, for_cre
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise UsageError(f"{option}: count of {org}/{target}/{name} must be an integer >= 0, not {count!r}")
     entry = PlanEntry(org, target, name, count)
-    if len(entry.prefix) + len(entry.suffix) > _MAX_LABEL // 2:
+    if len(entry.prefix) + len(entry.suffix) > MAX_LABEL // 2:
         raise UsageError(f"{option}: names {org!r}/{target!r}/{name!r} are too long; keep them short")
     period = entry.period
     if for_creation and period is not None and count > 0:
         check_schedulable(period, option)
     return entry
-
-
-REPEATED_TIME_TAG = "dst"
-"""Ends the timestamp of a snapshot taken in the second run of a repeated local hour (as sanoid's)."""
-
-
-def with_timestamp_tag(name: str, tag: str) -> str:
-    """`name` with `tag` at the end of its timestamp: before a final `_<period>` (`_hourly`,
-    `_10minutely`, ...), else at the end. The repeated hour's `dst` and a taken bookmark name's
-    fallback go there, so plan filters (`org_target_*_period`) still match the name."""
-    head, sep, last = name.rpartition("_")
-    if sep and head and parse_period(last) is not None:
-        return f"{head}{tag}_{last}"
-    return name + tag
-
-
-@dataclass(frozen=True)
-class SnapshotNaming:
-    """How the timestamp part of new snapshot names is written."""
-
-    timeformat: str = DEFAULT_TIMEFORMAT
-    tz: Optional[tzinfo] = None  # None: this machine's time zone
-
-    def timestamp(self, now: float) -> str:
-        """`now` formatted with `timeformat` in `tz`; a trailing `%F` gives milliseconds, '+' becomes 'z'.
-
-        When the clocks went back and the local time repeats, a timestamp that reads as one
-        of the first run of that hour gets `REPEATED_TIME_TAG` appended, so names stay unique.
-        """
-        instant = datetime.fromtimestamp(now, timezone.utc)
-        text = self._format(instant)
-        earlier = earlier_occurrence(instant, self.tz)
-        if earlier is not None and self._format(earlier) == text:
-            text += REPEATED_TIME_TAG
-        return text
-
-    def _format(self, instant: datetime) -> str:
-        fmt = self.timeformat
-        millis = fmt.endswith("%F")
-        if millis:
-            fmt = fmt[:-1] + "f"
-        text = instant.astimezone(self.tz).strftime(fmt)
-        if millis:
-            text = text[:-3]
-        return text.replace("+", "z")  # zfs does not accept '+' in snapshot names
-
-
-def make_naming(timeformat: str = DEFAULT_TIMEFORMAT, timezone_spec: str = "") -> SnapshotNaming:
-    """Validate `--create-src-snapshots-timeformat` and `--create-src-snapshots-timezone`."""
-    naming = SnapshotNaming(timeformat, resolve_timezone(timezone_spec))
-    sample = naming.timestamp(1_700_000_000.123456)
-    if not _TIMESTAMP_RE.fullmatch(sample) or len(sample) > _MAX_LABEL // 2:
-        raise UsageError(
-            f"--create-src-snapshots-timeformat: {timeformat!r} gives {sample!r}, which is not usable in a "
-            "snapshot name; use only letters, digits, '_', '.', ':' and '-', e.g. '%Y-%m-%d_%H:%M:%S'"
-        )
-    return naming
 
 
 def _latest_match(existing: Sequence[Version], entry: PlanEntry) -> Optional[Version]:
@@ -242,7 +173,7 @@ def due_snapshot_names(
     existing: Sequence[Version],
     now: float,
     plan: Plan,
-    naming: SnapshotNaming = SnapshotNaming(),
+    naming: SnapshotNaming = DEFAULT_NAMING,
     anchors: PeriodAnchors = DEFAULT_ANCHORS,
     even_if_not_due: bool = False,
 ) -> list[str]:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from zferry.model import Version
 from zferry.select.regex import NameFilter
-from zferry.select.times import TimesAndRanks
+
+if TYPE_CHECKING:
+    from zferry.select.times import TimesAndRanks  # built by the options that need it
 
 
 def _name_test(names: NameFilter) -> Optional[Callable[[str], bool]]:
