@@ -27,6 +27,9 @@ from zferry.exec.runner import Stage
 
 MBUFFER_BLOCK = 128 * 1024
 MBUFFER_MIN_SIZE = 5 * MBUFFER_BLOCK  # mbuffer: "Number of blocks must be at least 5"
+# Large blocks where the buffer has room for them: each block is a hand-over between mbuffer's
+# reader and writer, and at 128k those cost a sixth more time on a 1 GiB push (bench/README.md).
+MBUFFER_LARGE_BLOCK = 1024 * 1024
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -158,7 +161,7 @@ def _buffers(
     program = options.mbuffer
     src_has = bool(program and src_caps.has(program))
     dst_has = bool(program and dst_caps.has(program))
-    buffer = (program or "mbuffer", "-q", "-s", f"{MBUFFER_BLOCK // 1024}k", "-m", options.mbuffer_size)
+    buffer = _mbuffer_argv(program or "mbuffer", options.mbuffer_size, MBUFFER_BLOCK if rate else None)
     src_stages = [Stage(src, buffer)] if crosses_network and src_has else []
     dst_stages = [Stage(dst, buffer)] if crosses_network and dst_has else []
     if rate is None:
@@ -171,6 +174,14 @@ def _buffers(
         f"--bwlimit {options.bwlimit}: limiting the rate needs {options.pv or 'pv'} on this machine or "
         f"{program or 'mbuffer'} on the source or destination host; install one, or drop --bwlimit"
     )
+
+
+def _mbuffer_argv(program: str, size: str, block: Optional[int] = None) -> tuple[str, ...]:
+    """`mbuffer -q -s BLOCK -m SIZE`. BLOCK is `block` when given (a rate limit keeps 128k blocks:
+    smaller steps, a smoother rate), else 1 MiB when SIZE holds five of them (mbuffer's least), else 128k."""
+    if block is None:
+        block = MBUFFER_LARGE_BLOCK if byte_count(size) >= 5 * MBUFFER_LARGE_BLOCK else MBUFFER_BLOCK
+    return (program, "-q", "-s", f"{block // 1024}k", "-m", size)
 
 
 def _remote_meter(

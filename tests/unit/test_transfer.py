@@ -37,10 +37,22 @@ def test_push_compresses_and_buffers_and_meters_uncompressed_bytes() -> None:
     sh_c = shlex.split(describe(stages).split(" | ssh ")[1])[-3:]
     assert sh_c[:2] == ["sh", "-c"]
     remote = shlex.split(sh_c[2])[0]
-    assert remote.startswith("{ mbuffer -q -s 128k -m 128M || {")
+    assert remote.startswith("{ mbuffer -q -s 1024k -m 128M || {")
     assert "| { zstd -dc || {" in remote and remote.endswith(
         '{ zfs receive -u -s backup/a || { echo "zferry-stage-failed $? 2" >&2; exit 1; }; }'
     )
+
+
+def test_mbuffer_blocks_are_large_unless_the_buffer_is_small_or_limits_the_rate() -> None:
+    def buffers(options: StreamOptions) -> list[list[str]]:
+        stages = transfer_stages(SEND, RECV, A, B, ALL, ALL, NONE, options)
+        return [list(s.argv) for s in stages if s.argv[0] == "mbuffer"]
+
+    assert buffers(QUIET) == [["mbuffer", "-q", "-s", "1024k", "-m", "128M"]] * 2
+    assert buffers(StreamOptions(mbuffer_size="5M", progress_interval=0))[0][:4] == ["mbuffer", "-q", "-s", "1024k"]
+    assert buffers(StreamOptions(mbuffer_size="4M", progress_interval=0))[0][:4] == ["mbuffer", "-q", "-s", "128k"]
+    limited = buffers(StreamOptions(pv=None, bwlimit="1m", progress_interval=0))
+    assert limited == [["mbuffer", "-q", "-s", "128k", "-m", "128M", "-r", str(2**20)], limited[1]]
 
 
 def test_compression_only_when_both_ends_have_it_and_can_be_turned_off() -> None:

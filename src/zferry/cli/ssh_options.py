@@ -89,7 +89,12 @@ def add_remote_options(parser: argparse.ArgumentParser) -> None:
         metavar="PROG",
         help="buffer both ends of a network hop when present (default: mbuffer; '-': off)",
     )
-    stream.add_argument("--mbuffer-size", default="128M", metavar="SIZE", help="default: 128M")
+    stream.add_argument(
+        "--mbuffer-size",
+        default="128M",
+        metavar="SIZE",
+        help="mbuffer's memory at each end (default: 128M; 1 MiB blocks when it holds five, else 128k)",
+    )
     stream.add_argument(
         "--pv-program",
         default="pv",
