@@ -3,7 +3,9 @@
 
 1. fixed: the fixed cost of a run: a one-snapshot dataset of 1 MiB, replicated by zferry (default
    options, as from cron: progress to the log) and by a raw `zfs send | zfs receive`; medians of
-   --repeat runs each; the difference in seconds and the zfs processes zferry starts.
+   --repeat runs each; the difference in seconds and the zfs processes zferry starts; and the floor:
+   the same zfs steps from a bare Python script (bench/fixed_floor.py), to tell zferry's own cost
+   from what any Python tool doing those steps pays in this VM.
 2. stream: marginal throughput: --size-mib MiB of incompressible data, raw and zferry; the marginal
    ratio subtracts each side's fixed cost: (raw_big - raw_small) / (zferry_big - zferry_small).
 3. flags: `zfs send` with -c, -L, -e and combinations against a plain send, on compressible data
@@ -49,6 +51,7 @@ FLAG_SETS = ("", "-c", "-L", "-e", "-Lc", "-Lce")
 class Bench:
     def __init__(self, checkout: str, prefix: str, repeat: int, before: str = "") -> None:
         self.src, self.dst = f"{prefix}src", f"{prefix}dst"
+        self.floor = f"cd {checkout} && python3 bench/fixed_floor.py"
         self.zferry = f"cd {checkout} && PYTHONPATH=src python3 -m zferry"
         self.counted = f"cd {checkout} && PATH=/opt/zfs-count:$PATH PYTHONPATH=src python3 -m zferry"
         self.before = f"cd {before} && PYTHONPATH=src python3 -m zferry" if before else ""
@@ -110,7 +113,10 @@ class Bench:
         sh(
             f"zfs create {self.src}/small; head -c 1M /dev/urandom > /{self.src}/small/f; zfs snapshot {self.src}/small@s1"
         )
-        times = self.rounds(f"{self.src}/small@s1", self.variants())
+        variants = self.variants()
+        variants["floor"] = f"{self.floor}\t"  # the same zfs steps from a bare Python script
+        times = self.rounds(f"{self.src}/small@s1", variants)
+        floor = times.pop("floor")
         sh(COUNTER + "rm -f /tmp/zfs-calls")
         sh(f"{self.counted} {self.src}/small {self.dst}/zferry > /dev/null 2>&1")
         sh(UNDO.format(src=f"{self.src}/small", dst=f"{self.dst}/zferry"))
@@ -122,6 +128,10 @@ class Bench:
             extra = "" if label == "raw" else f"; over raw {seconds - times['raw']:.2f} s"
             print(f"  {label}: {seconds:.2f} s{extra}")
         print(f"  zfs processes of a zferry run: {len(calls)} {dict(sorted((c, calls.count(c)) for c in set(calls)))}")
+        print(
+            f"  floor, the same zfs steps from a bare Python script (bench/fixed_floor.py): {floor:.2f} s; "
+            f"over raw {floor - times['raw']:.2f} s; zferry over the floor {times['zferry'] - floor:.2f} s"
+        )
         print(
             f"  (for scale: python3 -c pass through the VM's ssh: {python_start:.2f} s; with zferry's imports {imports:.2f} s)"
         )
