@@ -28,7 +28,7 @@ from zferry.exec.runner import Stage
 MBUFFER_BLOCK = 128 * 1024
 MBUFFER_MIN_SIZE = 5 * MBUFFER_BLOCK  # mbuffer: "Number of blocks must be at least 5"
 # Large blocks where the buffer has room for them: each block is a hand-over between mbuffer's
-# reader and writer, and at 128k those cost a sixth more time on a 1 GiB push (bench/README.md).
+# reader and writer, and at 128k a 1 GiB push took 5-18 % longer in the test VM (bench/README.md).
 MBUFFER_LARGE_BLOCK = 1024 * 1024
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
@@ -161,7 +161,7 @@ def _buffers(
     program = options.mbuffer
     src_has = bool(program and src_caps.has(program))
     dst_has = bool(program and dst_caps.has(program))
-    buffer = _mbuffer_argv(program or "mbuffer", options.mbuffer_size, MBUFFER_BLOCK if rate else None)
+    buffer = _mbuffer_argv(program or "mbuffer", options.mbuffer_size, rate_limited=rate is not None)
     src_stages = [Stage(src, buffer)] if crosses_network and src_has else []
     dst_stages = [Stage(dst, buffer)] if crosses_network and dst_has else []
     if rate is None:
@@ -176,11 +176,11 @@ def _buffers(
     )
 
 
-def _mbuffer_argv(program: str, size: str, block: Optional[int] = None) -> tuple[str, ...]:
-    """`mbuffer -q -s BLOCK -m SIZE`. BLOCK is `block` when given (a rate limit keeps 128k blocks:
-    smaller steps, a smoother rate), else 1 MiB when SIZE holds five of them (mbuffer's least), else 128k."""
-    if block is None:
-        block = MBUFFER_LARGE_BLOCK if byte_count(size) >= 5 * MBUFFER_LARGE_BLOCK else MBUFFER_BLOCK
+def _mbuffer_argv(program: str, size: str, rate_limited: bool) -> tuple[str, ...]:
+    """`mbuffer -q -s BLOCK -m SIZE`: 1 MiB blocks when SIZE holds five of them (mbuffer's least),
+    else 128k; 128k also under a rate limit, where smaller steps give a smoother rate."""
+    large = not rate_limited and byte_count(size) >= 5 * MBUFFER_LARGE_BLOCK
+    block = MBUFFER_LARGE_BLOCK if large else MBUFFER_BLOCK
     return (program, "-q", "-s", f"{block // 1024}k", "-m", size)
 
 
